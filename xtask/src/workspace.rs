@@ -1,0 +1,80 @@
+//! Where things are: the workspace root and the target directory, both taken
+//! from `cargo metadata` so that `CARGO_TARGET_DIR` and `build.target-dir`
+//! are honoured.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use cargo_metadata::{Metadata, MetadataCommand, Package};
+
+pub struct Workspace {
+    pub root: PathBuf,
+    pub target_dir: PathBuf,
+    pub metadata: Metadata,
+}
+
+impl Workspace {
+    /// Runs `cargo metadata --no-deps` for the workspace that holds xtask.
+    ///
+    /// Errors: cargo is missing or the manifest does not parse.
+    pub fn load() -> Result<Self> {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+        let metadata = MetadataCommand::new()
+            .manifest_path(&manifest)
+            .no_deps()
+            .exec()
+            .with_context(|| format!("`cargo metadata` failed for {}", manifest.display()))?;
+        Ok(Self {
+            root: metadata.workspace_root.clone().into_std_path_buf(),
+            target_dir: metadata.target_directory.clone().into_std_path_buf(),
+            metadata,
+        })
+    }
+
+    /// `qemu/`: boards, test manifest, expected transcripts, budgets.
+    pub fn qemu_dir(&self) -> PathBuf {
+        self.root.join("qemu")
+    }
+
+    /// `<target_dir>/reports/`: JUnit, JSON, Markdown and Prometheus reports.
+    pub fn reports_dir(&self) -> PathBuf {
+        self.target_dir.join("reports")
+    }
+
+    /// Workspace packages whose manifest lies under `firmware/` and that have
+    /// at least one binary target: the firmware images.
+    pub fn firmware_image_packages(&self) -> Vec<&Package> {
+        let firmware = self.root.join("firmware");
+        self.metadata
+            .workspace_packages()
+            .into_iter()
+            .filter(|p| p.manifest_path.as_std_path().starts_with(&firmware))
+            .filter(|p| p.targets.iter().any(|t| t.is_bin()))
+            .collect()
+    }
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same
+/// directory, then a rename, so a reader never sees a partial file.
+///
+/// Errors: the directory cannot be created or the file cannot be written.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{file_name}.partial"));
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+}
+
+impl Workspace {
+    /// `<root>/.cache/`: toolkits that `cargo xtask setup` installs (the CUDA
+    /// virtual environment, linters). Ignored by git; safe to delete.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.root.join(".cache")
+    }
+}
