@@ -23,9 +23,9 @@ enum What {
 
 pub fn run(args: Args) -> Result<()> {
     match args.what {
-        What::Firmware => anyhow::bail!("`bench firmware` is not implemented yet"),
-        What::Qemu => anyhow::bail!("`bench qemu` is not implemented yet"),
-        What::Size => anyhow::bail!("`bench size` is not implemented yet"),
-        What::Native => anyhow::bail!("`bench native` is not implemented yet"),
+        What::Firmware => crate::fw_bench::run(),
+        What::Qemu => crate::qemu::bench(),
+        What::Size => crate::size_check::bench(),
+        What::Native => crate::native::bench(),
     }
 }

@@ -8,6 +8,7 @@ mod build;
 mod ci;
 mod clippy;
 mod docker;
+mod fw_bench;
 mod native;
 mod qemu;
 mod release;

@@ -13,3 +13,8 @@ pub fn run(_args: Args) -> Result<()> {
 pub fn setup_cuda(_ws: &crate::workspace::Workspace) -> Result<()> {
     bail!("`setup --cuda` is not implemented yet")
 }
+
+/// `cargo xtask bench` entry for this module.
+pub fn bench() -> Result<()> {
+    bail!("`bench` for `native` is not implemented yet")
+}
