@@ -14,16 +14,32 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    /// Runs `cargo metadata --no-deps` for the workspace that holds xtask.
+    /// Runs `cargo metadata --no-deps` for the workspace around the current
+    /// directory, so one xtask binary can drive another checkout of the
+    /// project (the reproducibility check builds two). Outside any workspace
+    /// with an `xtask` package it falls back to the one xtask was built from.
     ///
     /// Errors: cargo is missing or the manifest does not parse.
     pub fn load() -> Result<Self> {
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-        let metadata = MetadataCommand::new()
-            .manifest_path(&manifest)
-            .no_deps()
-            .exec()
-            .with_context(|| format!("`cargo metadata` failed for {}", manifest.display()))?;
+        let metadata = match MetadataCommand::new().no_deps().exec() {
+            Ok(m)
+                if m.workspace_packages()
+                    .iter()
+                    .any(|p| p.name.as_str() == "xtask") =>
+            {
+                m
+            }
+            _ => {
+                let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+                MetadataCommand::new()
+                    .manifest_path(&manifest)
+                    .no_deps()
+                    .exec()
+                    .with_context(|| {
+                        format!("`cargo metadata` failed for {}", manifest.display())
+                    })?
+            }
+        };
         Ok(Self {
             root: metadata.workspace_root.clone().into_std_path_buf(),
             target_dir: metadata.target_directory.clone().into_std_path_buf(),
