@@ -1,0 +1,81 @@
+//! Reset and the vector table (ARMv7-M ARM B1.5.2, B1.5.3): word 0 is the
+//! initial main stack pointer (from the linker script), then the reset
+//! vector and the 14 system exceptions, then the device interrupts.
+
+use core::arch::global_asm;
+
+use kernel::vectors::{hard_fault, pendsv, systick, unexpected};
+
+/// LM3S6965 device interrupts (datasheet table 2-9).
+const IRQS: usize = 43;
+
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+pub struct Vector(Option<unsafe extern "C" fn()>);
+
+unsafe extern "C" {
+    fn reset();
+}
+
+#[unsafe(link_section = ".vector_table")]
+#[unsafe(no_mangle)]
+#[used]
+pub static __VECTOR_TABLE: [Vector; 15 + IRQS] = {
+    const fn h(f: extern "C" fn()) -> Vector {
+        Vector(Some(f))
+    }
+    let mut v = [h(unexpected); 15 + IRQS];
+    v[0] = Vector(Some(reset));
+    v[2] = h(hard_fault); // HardFault; MemManage, BusFault, UsageFault escalate to it
+    v[3] = h(hard_fault);
+    v[4] = h(hard_fault);
+    v[5] = h(hard_fault);
+    v[6] = Vector(None);
+    v[7] = Vector(None);
+    v[8] = Vector(None);
+    v[9] = Vector(None);
+    v[12] = Vector(None);
+    v[13] = h(pendsv);
+    v[14] = h(systick);
+    v
+};
+
+// Copies .data from flash, zeroes .bss, then continues in `start`.
+global_asm!(
+    ".section .text.reset, \"ax\"",
+    ".global reset",
+    ".type reset, %function",
+    ".thumb_func",
+    "reset:",
+    "ldr r0, =__sdata",
+    "ldr r1, =__edata",
+    "ldr r2, =__sidata",
+    "1:",
+    "cmp r0, r1",
+    "bhs 2f",
+    "ldr r3, [r2], #4",
+    "str r3, [r0], #4",
+    "b 1b",
+    "2:",
+    "ldr r0, =__sbss",
+    "ldr r1, =__ebss",
+    "movs r2, #0",
+    "3:",
+    "cmp r0, r1",
+    "bhs 4f",
+    "str r2, [r0], #4",
+    "b 3b",
+    "4:",
+    "b {start}",
+    ".ltorg",
+    start = sym start,
+);
+
+unsafe extern "Rust" {
+    safe fn __firmware_main() -> !;
+}
+
+extern "C" fn start() -> ! {
+    crate::uart::init();
+    __firmware_main()
+}

@@ -1,0 +1,273 @@
+//! RV32IMAC port, machine mode only (RISC-V Privileged Architecture,
+//! chapter 3 "Machine-Level ISA": mstatus, mtvec, mepc, mcause, mie; 3.2.1
+//! the machine timer mtime/mtimecmp, here in the SiFive CLINT).
+//!
+//! Every trap enters `trap_entry` (mtvec direct mode). It saves the integer
+//! context (ra, t0-t6, s0-s11, a0-a7; gp and tp are global) and mepc on
+//! the interrupted task's stack, then calls the kernel on the dedicated
+//! trap stack at the top of RAM. The kernel returns the stack pointer to
+//! resume, which is the same task or, after a switch, another one. A task
+//! asks for a switch with `ecall`; a switch wanted inside a trap (a tick
+//! hook giving a semaphore) is deferred to the end of that trap.
+
+use core::arch::{asm, global_asm};
+use core::ptr::{read_volatile, write_volatile};
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use crate::config::TICK_HZ;
+use crate::rt;
+
+/// SiFive CLINT: mtimecmp of hart 0 and mtime, 64-bit each (low word first).
+const MTIMECMP: *mut u32 = 0x0200_4000 as *mut u32;
+const MTIME: *const u32 = 0x0200_BFF8 as *const u32;
+
+/// mcause values: machine timer interrupt, environment call from M-mode.
+const CAUSE_MTIMER: usize = 0x8000_0007;
+const CAUSE_ECALL_M: usize = 11;
+/// mie.MTIE and mstatus.MIE.
+const MTIE: usize = 1 << 7;
+
+/// Words of a saved context: mepc, ra, t0-t2, s0-s1, a0-a7, s2-s11, t3-t6,
+/// padded to 32 so the stack pointer stays 16-byte aligned (ILP32 ABI).
+pub const FRAME_WORDS: usize = 32;
+
+static IN_TRAP: AtomicBool = AtomicBool::new(false);
+static SWITCH_PENDING: AtomicBool = AtomicBool::new(false);
+
+/// A first context frame whose mepc is `entry`.
+pub fn first_frame(entry: fn() -> !) -> [u32; FRAME_WORDS] {
+    let mut f = [0u32; FRAME_WORDS];
+    f[0] = entry as usize as u32;
+    f
+}
+
+/// Runs `f` with machine interrupts disabled (mstatus.MIE), restoring the
+/// previous state.
+#[inline(always)]
+pub fn critical<R>(f: impl FnOnce() -> R) -> R {
+    let mstatus: usize;
+    // SAFETY: clears mstatus.MIE only; acts as a compiler barrier.
+    unsafe { asm!("csrrci {}, mstatus, 8", out(reg) mstatus, options(nostack)) };
+    let r = f();
+    if mstatus & 8 != 0 {
+        // SAFETY: re-enables interrupts that were enabled on entry.
+        unsafe { asm!("csrsi mstatus, 8", options(nostack)) };
+    }
+    r
+}
+
+/// Switches now from a task (`ecall`), or at the end of the current trap.
+#[inline(always)]
+pub fn request_switch() {
+    if IN_TRAP.load(Ordering::Relaxed) {
+        SWITCH_PENDING.store(true, Ordering::Relaxed);
+    } else {
+        // SAFETY: the trap handler saves and restores the full context.
+        unsafe { asm!("ecall", options(nostack)) };
+    }
+}
+
+/// Sleeps the hart until an interrupt is pending (WFI).
+pub fn wait_for_interrupt() {
+    // SAFETY: WFI has no effect on memory.
+    unsafe { asm!("wfi", options(nomem, nostack)) };
+}
+
+/// Ends the run: semihosting SYS_EXIT_EXTENDED (0x20) with
+/// ADP_Stopped_ApplicationExit (0x20026) and `code`. RISC-V semihosting
+/// (RISC-V Semihosting spec, 2.1) marks the `ebreak` with an uncompressed
+/// `slli x0, x0, 0x1f` before and `srai x0, x0, 7` after, in one page.
+pub fn exit(code: u32) -> ! {
+    let block = [0x2_0026u32, code];
+    loop {
+        // SAFETY: a1 points at the two-word parameter block, live across
+        // the call; the debugger (QEMU) ends the run.
+        unsafe {
+            asm!(
+                ".option push",
+                ".option norvc",
+                ".p2align 4",
+                "slli x0, x0, 0x1f",
+                "ebreak",
+                "srai x0, x0, 7",
+                ".option pop",
+                inout("a0") 0x20usize => _,
+                in("a1") block.as_ptr(),
+                options(nostack),
+            )
+        };
+    }
+}
+
+/// Address the current function will return to (for panic reports).
+#[inline(always)]
+pub fn return_address() -> usize {
+    let ra: usize;
+    // SAFETY: reads ra only.
+    unsafe { asm!("mv {}, ra", out(reg) ra, options(nomem, nostack)) };
+    ra
+}
+
+fn timer_period() -> u64 {
+    u64::from(super::timer_hz().div_ceil(TICK_HZ))
+}
+
+fn read_mtime() -> u64 {
+    // SAFETY: CLINT registers; re-read the high word to catch a carry.
+    unsafe {
+        loop {
+            let hi = read_volatile(MTIME.add(1));
+            let lo = read_volatile(MTIME);
+            if read_volatile(MTIME.add(1)) == hi {
+                return (u64::from(hi) << 32) | u64::from(lo);
+            }
+        }
+    }
+}
+
+fn set_mtimecmp(t: u64) {
+    // SAFETY: CLINT register of hart 0; writing the low word as all-ones
+    // first means no spurious compare while the halves disagree.
+    unsafe {
+        write_volatile(MTIMECMP, u32::MAX);
+        write_volatile(MTIMECMP.add(1), (t >> 32) as u32);
+        write_volatile(MTIMECMP, t as u32);
+    }
+}
+
+fn mtimecmp() -> u64 {
+    // SAFETY: CLINT register of hart 0, only written with interrupts off.
+    unsafe {
+        (u64::from(read_volatile(MTIMECMP.add(1))) << 32) | u64::from(read_volatile(MTIMECMP))
+    }
+}
+
+/// Arms the machine timer at `TICK_HZ` and enters `entry` on stack `top`
+/// with machine interrupts enabled.
+pub fn start_first(top: usize, entry: fn() -> !) -> ! {
+    set_mtimecmp(read_mtime() + timer_period());
+    // SAFETY: enables the timer interrupt, then abandons the boot stack for
+    // good; the trap handler is installed (mtvec) by the board's `_start`.
+    unsafe {
+        asm!("csrs mie, {}", in(reg) MTIE, options(nostack));
+        asm!(
+            "mv sp, {top}",
+            "csrsi mstatus, 8",
+            "jr {entry}",
+            top = in(reg) top,
+            entry = in(reg) entry,
+            options(noreturn),
+        )
+    }
+}
+
+// The trap vector `trap_entry` (mtvec, direct mode, so 4-byte aligned).
+// After the kernel's `trap` returns the stack pointer to resume, it restores
+// that context and sets mstatus.MPIE so that `mret` re-enables interrupts.
+global_asm!(
+        ".section .text.trap_entry, \"ax\"",
+        ".balign 4",
+        ".global trap_entry",
+        "trap_entry:",
+        "addi sp, sp, -128",
+        "sw ra, 4(sp)",
+        "sw t0, 8(sp)",
+        "sw t1, 12(sp)",
+        "sw t2, 16(sp)",
+        "sw s0, 20(sp)",
+        "sw s1, 24(sp)",
+        "sw a0, 28(sp)",
+        "sw a1, 32(sp)",
+        "sw a2, 36(sp)",
+        "sw a3, 40(sp)",
+        "sw a4, 44(sp)",
+        "sw a5, 48(sp)",
+        "sw a6, 52(sp)",
+        "sw a7, 56(sp)",
+        "sw s2, 60(sp)",
+        "sw s3, 64(sp)",
+        "sw s4, 68(sp)",
+        "sw s5, 72(sp)",
+        "sw s6, 76(sp)",
+        "sw s7, 80(sp)",
+        "sw s8, 84(sp)",
+        "sw s9, 88(sp)",
+        "sw s10, 92(sp)",
+        "sw s11, 96(sp)",
+        "sw t3, 100(sp)",
+        "sw t4, 104(sp)",
+        "sw t5, 108(sp)",
+        "sw t6, 112(sp)",
+        "csrr t0, mepc",
+        "sw t0, 0(sp)",
+        "mv a0, sp",
+        "csrr a1, mcause",
+        "la sp, _stack_start",
+        "call {trap}",
+        "mv sp, a0",
+        "lw t0, 0(sp)",
+        "csrw mepc, t0",
+        "li t0, 0x80",
+        "csrs mstatus, t0",
+        "lw ra, 4(sp)",
+        "lw t0, 8(sp)",
+        "lw t1, 12(sp)",
+        "lw t2, 16(sp)",
+        "lw s0, 20(sp)",
+        "lw s1, 24(sp)",
+        "lw a0, 28(sp)",
+        "lw a1, 32(sp)",
+        "lw a2, 36(sp)",
+        "lw a3, 40(sp)",
+        "lw a4, 44(sp)",
+        "lw a5, 48(sp)",
+        "lw a6, 52(sp)",
+        "lw a7, 56(sp)",
+        "lw s2, 60(sp)",
+        "lw s3, 64(sp)",
+        "lw s4, 68(sp)",
+        "lw s5, 72(sp)",
+        "lw s6, 76(sp)",
+        "lw s7, 80(sp)",
+        "lw s8, 84(sp)",
+        "lw s9, 88(sp)",
+        "lw s10, 92(sp)",
+        "lw s11, 96(sp)",
+        "lw t3, 100(sp)",
+        "lw t4, 104(sp)",
+        "lw t5, 108(sp)",
+        "lw t6, 112(sp)",
+        "addi sp, sp, 128",
+        "mret",
+        trap = sym trap,
+);
+
+/// Handles one trap whose context was saved at `sp`; returns the stack
+/// pointer of the context to resume.
+extern "C" fn trap(sp: usize, mcause: usize) -> usize {
+    let frame = sp as *mut u32;
+    match mcause {
+        CAUSE_MTIMER => {
+            set_mtimecmp(mtimecmp() + timer_period());
+            IN_TRAP.store(true, Ordering::Relaxed);
+            let due = rt::on_tick();
+            IN_TRAP.store(false, Ordering::Relaxed);
+            if due | SWITCH_PENDING.swap(false, Ordering::Relaxed) {
+                rt::switch_context(sp)
+            } else {
+                sp
+            }
+        }
+        CAUSE_ECALL_M => {
+            // SAFETY: `frame` is the context trap_entry just saved; resume
+            // after the 4-byte ecall.
+            unsafe { write_volatile(frame, read_volatile(frame) + 4) };
+            rt::switch_context(sp)
+        }
+        _ => {
+            // SAFETY: the saved mepc heads the frame trap_entry just built.
+            let pc = unsafe { read_volatile(frame) };
+            rt::fault("exception, mcause=", pc, mcause as u32)
+        }
+    }
+}

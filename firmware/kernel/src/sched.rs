@@ -1,0 +1,626 @@
+//! Scheduling state and decisions, independent of any CPU: the task table,
+//! the priority ready queues, the tick, time slices, sleeping and the wait
+//! queues that semaphores, mutexes and message queues block on.
+//!
+//! Nothing here touches hardware. The arch port saves and restores registers
+//! and calls [`Scheduler::switch`] to learn which task runs next; every
+//! operation that can make a switch necessary returns `true` when it does.
+//!
+//! Invariants: the running task (`current`) is never linked in a ready queue;
+//! every other task in [`State::Ready`] is linked in the queue of its
+//! effective priority; the idle task (priority 0) is always ready, so a ready
+//! task always exists.
+
+use crate::config::{MAX_TASKS, PRIORITIES, SLICE_TICKS};
+
+/// Index of a task in the task table, in creation order.
+pub type TaskId = usize;
+
+const NIL: u8 = u8::MAX;
+
+/// Identity of a wait queue: the address of the kernel object (semaphore,
+/// mutex or one side of a message queue) that tasks block on.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct WaitId(pub usize);
+
+/// A task's scheduling state.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum State {
+    /// Running, or linked in a ready queue.
+    Ready,
+    /// Waiting for the tick count to reach `wake_at`.
+    Sleeping,
+    /// Waiting on a kernel object.
+    Blocked(WaitId),
+}
+
+/// Why a task could not be created.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SpawnError {
+    /// The table already holds [`MAX_TASKS`] tasks.
+    TableFull,
+    /// The priority is not below [`PRIORITIES`].
+    BadPriority,
+}
+
+/// A task control block.
+#[derive(Clone, Copy, Debug)]
+pub struct Tcb {
+    /// Saved stack pointer while the task is switched out; written by the
+    /// arch port through [`Scheduler::save_sp`].
+    pub sp: usize,
+    pub name: &'static str,
+    /// The priority the task was created with.
+    pub base_prio: u8,
+    /// The effective priority: `base_prio`, or higher while it holds a mutex
+    /// that a higher-priority task waits for.
+    pub prio: u8,
+    pub state: State,
+    /// Tick at which a sleeping task becomes ready.
+    pub wake_at: u32,
+    /// Completed round-robin time slices.
+    pub slices: u32,
+    /// Lowest address and size in 32-bit words of the task's stack.
+    pub stack_lo: usize,
+    pub stack_words: usize,
+    slice_left: u8,
+    next: u8,
+    held: u8,
+    wait_seq: u32,
+}
+
+impl Tcb {
+    const EMPTY: Tcb = Tcb {
+        sp: 0,
+        name: "",
+        base_prio: 0,
+        prio: 0,
+        state: State::Ready,
+        wake_at: 0,
+        slices: 0,
+        stack_lo: 0,
+        stack_words: 0,
+        slice_left: SLICE_TICKS,
+        next: NIL,
+        held: 0,
+        wait_seq: 0,
+    };
+}
+
+/// `true` once `now` has reached `deadline`, with wrap-around: deadlines up
+/// to 2^31 - 1 ticks ahead are in the future.
+pub fn reached(now: u32, deadline: u32) -> bool {
+    now.wrapping_sub(deadline) as i32 >= 0
+}
+
+/// The task table and the scheduler's decisions.
+pub struct Scheduler {
+    tasks: [Tcb; MAX_TASKS],
+    count: u8,
+    current: u8,
+    head: [u8; PRIORITIES],
+    tail: [u8; PRIORITIES],
+    /// Bit `p` is set while the ready queue of priority `p` is not empty.
+    ready_mask: u32,
+    now: u32,
+    seq: u32,
+    /// The running task goes to the tail of its queue (slice used up or
+    /// yield) rather than the head (preempted by a higher priority).
+    rotate: bool,
+}
+
+impl Default for Scheduler {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Scheduler {
+    pub const fn new() -> Self {
+        Self {
+            tasks: [Tcb::EMPTY; MAX_TASKS],
+            count: 0,
+            current: 0,
+            head: [NIL; PRIORITIES],
+            tail: [NIL; PRIORITIES],
+            ready_mask: 0,
+            now: 0,
+            seq: 0,
+            rotate: false,
+        }
+    }
+
+    /// Adds a ready task. `sp` is its initial stack pointer (the arch port
+    /// has built the first context frame there); `stack_lo`/`stack_words`
+    /// describe its stack for the guard and high-water checks.
+    ///
+    /// Errors: the table is full or `prio` is out of range.
+    pub fn spawn(
+        &mut self,
+        name: &'static str,
+        prio: u8,
+        sp: usize,
+        stack_lo: usize,
+        stack_words: usize,
+    ) -> Result<TaskId, SpawnError> {
+        if usize::from(prio) >= PRIORITIES {
+            return Err(SpawnError::BadPriority);
+        }
+        let id = usize::from(self.count);
+        if id >= MAX_TASKS {
+            return Err(SpawnError::TableFull);
+        }
+        self.tasks[id] = Tcb {
+            sp,
+            name,
+            base_prio: prio,
+            prio,
+            stack_lo,
+            stack_words,
+            ..Tcb::EMPTY
+        };
+        self.count += 1;
+        self.push_back(id);
+        Ok(id)
+    }
+
+    /// Picks the first task to run: the head of the highest ready queue.
+    pub fn start(&mut self) -> TaskId {
+        let id = self.pop_highest();
+        self.current = id as u8;
+        id
+    }
+
+    pub fn task(&self, id: TaskId) -> &Tcb {
+        &self.tasks[id]
+    }
+
+    pub fn task_count(&self) -> usize {
+        usize::from(self.count)
+    }
+
+    pub fn current(&self) -> TaskId {
+        usize::from(self.current)
+    }
+
+    /// Ticks since start.
+    pub fn now(&self) -> u32 {
+        self.now
+    }
+
+    /// Records the stack pointer of the task being switched out.
+    pub fn save_sp(&mut self, sp: usize) {
+        self.tasks[usize::from(self.current)].sp = sp;
+    }
+
+    /// Chooses the task to run next and makes it current. The outgoing task,
+    /// if still ready, goes back to the tail of its queue after a yield or a
+    /// used-up slice, or to the head when a higher priority preempted it, so
+    /// that it keeps its place and the rest of its slice.
+    pub fn switch(&mut self) -> TaskId {
+        let cur = usize::from(self.current);
+        if self.tasks[cur].state == State::Ready {
+            if self.rotate {
+                self.push_back(cur);
+            } else {
+                self.push_front(cur);
+            }
+        }
+        self.rotate = false;
+        let next = self.pop_highest();
+        self.current = next as u8;
+        next
+    }
+
+    /// Advances time by one tick: wakes sleepers whose deadline is reached
+    /// and charges the running task's time slice. Returns whether a switch is
+    /// due (a woken task outranks the running one, or its slice ran out and
+    /// a task of the same priority is ready).
+    pub fn tick(&mut self) -> bool {
+        self.now = self.now.wrapping_add(1);
+        for id in 0..usize::from(self.count) {
+            let t = &mut self.tasks[id];
+            if t.state == State::Sleeping && reached(self.now, t.wake_at) {
+                self.make_ready(id);
+            }
+        }
+        let cur = usize::from(self.current);
+        let t = &mut self.tasks[cur];
+        if t.state == State::Ready {
+            t.slice_left -= 1;
+            if t.slice_left == 0 {
+                t.slice_left = SLICE_TICKS;
+                t.slices += 1;
+                if self.ready_mask & (1 << t.prio) != 0 {
+                    self.rotate = true;
+                    return true;
+                }
+            }
+        }
+        self.needs_switch()
+    }
+
+    /// Whether a ready task outranks the running one.
+    pub fn needs_switch(&self) -> bool {
+        self.ready_mask >> self.tasks[usize::from(self.current)].prio > 1
+    }
+
+    /// Gives up the rest of the running task's slice to the next ready task
+    /// of the same priority. Returns whether a switch is due.
+    pub fn yield_current(&mut self) -> bool {
+        let t = &mut self.tasks[usize::from(self.current)];
+        t.slice_left = SLICE_TICKS;
+        self.rotate = true;
+        self.ready_mask >> t.prio != 0
+    }
+
+    /// Puts the running task to sleep until tick `deadline`. Returns `false`
+    /// (and does not sleep) when the deadline has already been reached.
+    pub fn sleep_until(&mut self, deadline: u32) -> bool {
+        if reached(self.now, deadline) {
+            return false;
+        }
+        let t = &mut self.tasks[usize::from(self.current)];
+        t.state = State::Sleeping;
+        t.wake_at = deadline;
+        t.slice_left = SLICE_TICKS;
+        true
+    }
+
+    /// Blocks the running task on wait queue `w`, behind the tasks already
+    /// waiting there. The caller must switch.
+    pub fn block_current(&mut self, w: WaitId) {
+        let t = &mut self.tasks[usize::from(self.current)];
+        t.state = State::Blocked(w);
+        t.wait_seq = self.seq;
+        t.slice_left = SLICE_TICKS;
+        self.seq = self.seq.wrapping_add(1);
+    }
+
+    /// The task that [`Self::wake_one`] would wake: the highest effective
+    /// priority waiting on `w`, the longest-waiting among equals.
+    pub fn first_waiter(&self, w: WaitId) -> Option<TaskId> {
+        let mut best: Option<TaskId> = None;
+        for id in 0..usize::from(self.count) {
+            let t = &self.tasks[id];
+            if t.state != State::Blocked(w) {
+                continue;
+            }
+            best = match best {
+                Some(b)
+                    if self.tasks[b].prio > t.prio
+                        || (self.tasks[b].prio == t.prio
+                            && (t.wait_seq.wrapping_sub(self.tasks[b].wait_seq) as i32) > 0) =>
+                {
+                    Some(b)
+                }
+                _ => Some(id),
+            };
+        }
+        best
+    }
+
+    /// Makes the first waiter of `w` ready and returns it.
+    pub fn wake_one(&mut self, w: WaitId) -> Option<TaskId> {
+        let id = self.first_waiter(w)?;
+        self.make_ready(id);
+        Some(id)
+    }
+
+    /// Marks `id` ready and queues it, unless it is the running task: a task
+    /// that blocked but was woken before it could switch out just runs on.
+    fn make_ready(&mut self, id: TaskId) {
+        self.tasks[id].state = State::Ready;
+        if id != usize::from(self.current) {
+            self.push_back(id);
+        }
+    }
+
+    /// Highest effective priority among the tasks waiting on `w`.
+    fn top_waiter_prio(&self, w: WaitId) -> Option<u8> {
+        self.first_waiter(w).map(|id| self.tasks[id].prio)
+    }
+
+    /// Takes a unit of `sem`, or blocks the running task on `w` when the
+    /// count is zero. Returns whether it blocked (the caller must switch;
+    /// the unit is handed over by the [`Self::sem_give`] that wakes it).
+    pub fn sem_take(&mut self, sem: &mut SemState, w: WaitId) -> bool {
+        if sem.count > 0 {
+            sem.count -= 1;
+            return false;
+        }
+        self.block_current(w);
+        true
+    }
+
+    /// Signals `sem` (from a task or an interrupt handler): hands the unit to
+    /// the first waiter, or adds it to the count. Returns whether a switch
+    /// is due.
+    pub fn sem_give(&mut self, sem: &mut SemState, w: WaitId) -> bool {
+        match self.wake_one(w) {
+            Some(_) => self.needs_switch(),
+            None => {
+                sem.count = sem.count.saturating_add(1);
+                false
+            }
+        }
+    }
+
+    /// Locks `m` for the running task, or blocks it on `w` and lends its
+    /// priority to the owner (priority inheritance). Returns whether it
+    /// blocked; ownership is handed over by the unlock that wakes it.
+    ///
+    /// Errors: the running task already owns `m` (no recursive locking).
+    pub fn mutex_lock(&mut self, m: &mut MutexState, w: WaitId) -> Result<bool, MutexError> {
+        let cur = self.current;
+        if m.owner == NIL {
+            m.owner = cur;
+            self.tasks[usize::from(cur)].held += 1;
+            return Ok(false);
+        }
+        if m.owner == cur {
+            return Err(MutexError::Recursive);
+        }
+        self.block_current(w);
+        let prio = self.tasks[usize::from(cur)].prio;
+        let owner = usize::from(m.owner);
+        if prio > self.tasks[owner].prio {
+            self.set_prio(owner, prio);
+        }
+        Ok(true)
+    }
+
+    /// Unlocks `m`: the running task drops back to its base priority once it
+    /// holds no mutex, and ownership passes to the first waiter, which
+    /// inherits the priority of any waiters left behind. Returns whether a
+    /// switch is due.
+    ///
+    /// Errors: the running task does not own `m`.
+    pub fn mutex_unlock(&mut self, m: &mut MutexState, w: WaitId) -> Result<bool, MutexError> {
+        let cur = usize::from(self.current);
+        if usize::from(m.owner) != cur {
+            return Err(MutexError::NotOwner);
+        }
+        let t = &mut self.tasks[cur];
+        t.held -= 1;
+        if t.held == 0 {
+            let base = t.base_prio;
+            self.set_prio(cur, base);
+        }
+        match self.wake_one(w) {
+            Some(next) => {
+                m.owner = next as u8;
+                self.tasks[next].held += 1;
+                if let Some(p) = self.top_waiter_prio(w)
+                    && p > self.tasks[next].prio
+                {
+                    self.set_prio(next, p);
+                }
+            }
+            None => m.owner = NIL,
+        }
+        Ok(self.needs_switch())
+    }
+
+    /// Moves `item` into `q`, or blocks the running task on `send` when `q`
+    /// is full and hands `item` back (the caller switches, then retries).
+    /// On success wakes the first receiver waiting on `recv` and returns
+    /// whether a switch is due.
+    pub fn queue_send<T, const N: usize>(
+        &mut self,
+        q: &mut Ring<T, N>,
+        item: T,
+        send: WaitId,
+        recv: WaitId,
+    ) -> Result<bool, T> {
+        match q.push(item) {
+            Ok(()) => Ok(self.wake_one(recv).is_some() && self.needs_switch()),
+            Err(item) => {
+                self.block_current(send);
+                Err(item)
+            }
+        }
+    }
+
+    /// Like [`Self::queue_send`] without blocking, for interrupt handlers:
+    /// a full queue hands `item` back.
+    pub fn queue_try_send<T, const N: usize>(
+        &mut self,
+        q: &mut Ring<T, N>,
+        item: T,
+        recv: WaitId,
+    ) -> Result<bool, T> {
+        q.push(item)?;
+        Ok(self.wake_one(recv).is_some() && self.needs_switch())
+    }
+
+    /// Takes the oldest item from `q` and wakes the first sender waiting on
+    /// `send`; returns the item and whether a switch is due. When `q` is
+    /// empty, blocks the running task on `recv` and returns `None` (the
+    /// caller switches, then retries).
+    pub fn queue_recv<T, const N: usize>(
+        &mut self,
+        q: &mut Ring<T, N>,
+        send: WaitId,
+        recv: WaitId,
+    ) -> Option<(T, bool)> {
+        match q.pop() {
+            Some(item) => Some((item, self.wake_one(send).is_some() && self.needs_switch())),
+            None => {
+                self.block_current(recv);
+                None
+            }
+        }
+    }
+
+    fn set_prio(&mut self, id: TaskId, prio: u8) {
+        let queued = self.tasks[id].state == State::Ready && id != usize::from(self.current);
+        if queued {
+            self.unlink(id);
+        }
+        self.tasks[id].prio = prio;
+        if queued {
+            self.push_back(id);
+        }
+    }
+
+    fn push_back(&mut self, id: TaskId) {
+        let p = usize::from(self.tasks[id].prio);
+        self.tasks[id].next = NIL;
+        match self.tail[p] {
+            NIL => self.head[p] = id as u8,
+            t => self.tasks[usize::from(t)].next = id as u8,
+        }
+        self.tail[p] = id as u8;
+        self.ready_mask |= 1 << p;
+    }
+
+    fn push_front(&mut self, id: TaskId) {
+        let p = usize::from(self.tasks[id].prio);
+        self.tasks[id].next = self.head[p];
+        if self.head[p] == NIL {
+            self.tail[p] = id as u8;
+        }
+        self.head[p] = id as u8;
+        self.ready_mask |= 1 << p;
+    }
+
+    fn pop_highest(&mut self) -> TaskId {
+        let p = (31 - self.ready_mask.leading_zeros()) as usize;
+        let id = self.head[p];
+        let next = self.tasks[usize::from(id)].next;
+        self.head[p] = next;
+        if next == NIL {
+            self.tail[p] = NIL;
+            self.ready_mask &= !(1 << p);
+        }
+        usize::from(id)
+    }
+
+    fn unlink(&mut self, id: TaskId) {
+        let p = usize::from(self.tasks[id].prio);
+        let mut prev = NIL;
+        let mut at = self.head[p];
+        while at != NIL && usize::from(at) != id {
+            prev = at;
+            at = self.tasks[usize::from(at)].next;
+        }
+        if at == NIL {
+            return;
+        }
+        let next = self.tasks[id].next;
+        match prev {
+            NIL => self.head[p] = next,
+            pr => self.tasks[usize::from(pr)].next = next,
+        }
+        if self.tail[p] == id as u8 {
+            self.tail[p] = prev;
+        }
+        if self.head[p] == NIL {
+            self.ready_mask &= !(1 << p);
+        }
+    }
+
+    /// Task ids in queue order for priority `p` (for tests and reports).
+    pub fn ready_queue(&self, p: u8) -> impl Iterator<Item = TaskId> + '_ {
+        let mut at = self.head[usize::from(p)];
+        core::iter::from_fn(move || {
+            if at == NIL {
+                return None;
+            }
+            let id = at;
+            at = self.tasks[usize::from(id)].next;
+            Some(usize::from(id))
+        })
+    }
+}
+
+/// A counting semaphore's state.
+#[derive(Debug)]
+pub struct SemState {
+    pub count: u32,
+}
+
+/// A mutex's state: its owner, if any.
+#[derive(Debug)]
+pub struct MutexState {
+    owner: u8,
+}
+
+impl MutexState {
+    pub const fn new() -> Self {
+        Self { owner: NIL }
+    }
+
+    pub fn owner(&self) -> Option<TaskId> {
+        (self.owner != NIL).then_some(usize::from(self.owner))
+    }
+}
+
+impl Default for MutexState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Misuse of a mutex.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum MutexError {
+    /// Locked again by its owner.
+    Recursive,
+    /// Unlocked by a task that does not own it.
+    NotOwner,
+}
+
+/// A fixed-capacity FIFO of `N` items, the storage of a message queue.
+#[derive(Debug)]
+pub struct Ring<T, const N: usize> {
+    buf: [Option<T>; N],
+    head: usize,
+    len: usize,
+}
+
+impl<T, const N: usize> Ring<T, N> {
+    pub const fn new() -> Self {
+        Self {
+            buf: [const { None }; N],
+            head: 0,
+            len: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.len == N
+    }
+
+    /// Appends `item`, or hands it back when full.
+    pub fn push(&mut self, item: T) -> Result<(), T> {
+        if self.len == N {
+            return Err(item);
+        }
+        self.buf[(self.head + self.len) % N] = Some(item);
+        self.len += 1;
+        Ok(())
+    }
+
+    pub fn pop(&mut self) -> Option<T> {
+        let item = self.buf[self.head].take()?;
+        self.head = (self.head + 1) % N;
+        self.len -= 1;
+        Some(item)
+    }
+}
+
+impl<T, const N: usize> Default for Ring<T, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
