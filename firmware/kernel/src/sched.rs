@@ -316,11 +316,6 @@ impl Scheduler {
         }
     }
 
-    /// Highest effective priority among the tasks waiting on `w`.
-    fn top_waiter_prio(&self, w: WaitId) -> Option<u8> {
-        self.first_waiter(w).map(|id| self.tasks[id].prio)
-    }
-
     /// Takes a unit of `sem`, or blocks the running task on `w` when the
     /// count is zero. Returns whether it blocked (the caller must switch;
     /// the unit is handed over by the [`Self::sem_give`] that wakes it).
@@ -371,9 +366,9 @@ impl Scheduler {
     }
 
     /// Unlocks `m`: the running task drops back to its base priority once it
-    /// holds no mutex, and ownership passes to the first waiter, which
-    /// inherits the priority of any waiters left behind. Returns whether a
-    /// switch is due.
+    /// holds no mutex, and ownership passes to the first waiter (the highest
+    /// priority, so the waiters left behind need not lift it). Returns
+    /// whether a switch is due.
     ///
     /// Errors: the running task does not own `m`.
     pub fn mutex_unlock(&mut self, m: &mut MutexState, w: WaitId) -> Result<bool, MutexError> {
@@ -388,14 +383,10 @@ impl Scheduler {
             self.set_prio(cur, base);
         }
         match self.wake_one(w) {
+            // The new owner is the highest waiter, so it needs no raise.
             Some(next) => {
                 m.owner = next as u8;
                 self.tasks[next].held += 1;
-                if let Some(p) = self.top_waiter_prio(w)
-                    && p > self.tasks[next].prio
-                {
-                    self.set_prio(next, p);
-                }
             }
             None => m.owner = NIL,
         }
@@ -622,5 +613,308 @@ impl<T, const N: usize> Ring<T, N> {
 impl<T, const N: usize> Default for Ring<T, N> {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NAMES: [&str; MAX_TASKS] = ["t0", "t1", "t2", "t3", "t4", "t5", "t6", "t7"];
+
+    /// Tasks with `prios` (ids 0..), then an idle task at priority 0, started.
+    fn kernel(prios: &[u8]) -> (Scheduler, TaskId) {
+        let mut k = Scheduler::new();
+        for (i, &p) in prios.iter().enumerate() {
+            assert_eq!(k.spawn(NAMES[i], p, 0x1000 * (i + 1), 0, 64), Ok(i));
+        }
+        let idle = k.spawn("idle", 0, 0xF000, 0, 64).unwrap();
+        k.start();
+        (k, idle)
+    }
+
+    /// Switches if `due`, returning the running task.
+    fn settle(k: &mut Scheduler, due: bool) -> TaskId {
+        if due {
+            k.switch();
+        }
+        k.current()
+    }
+
+    fn run_ticks(k: &mut Scheduler, n: u32) -> std::vec::Vec<TaskId> {
+        (0..n)
+            .map(|_| {
+                let due = k.tick();
+                settle(k, due)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn starts_with_the_highest_priority_then_creation_order() {
+        let (k, _) = kernel(&[1, 3, 3, 2]);
+        assert_eq!(k.current(), 1);
+        assert_eq!(k.ready_queue(3).collect::<std::vec::Vec<_>>(), [2]);
+        assert_eq!(k.ready_queue(1).collect::<std::vec::Vec<_>>(), [0]);
+    }
+
+    #[test]
+    fn spawn_rejects_bad_priority_and_full_table() {
+        let mut k = Scheduler::new();
+        assert_eq!(k.spawn("x", PRIORITIES as u8, 0, 0, 64), Err(SpawnError::BadPriority));
+        for i in 0..MAX_TASKS {
+            k.spawn(NAMES[i], 1, 0, 0, 64).unwrap();
+        }
+        assert_eq!(k.spawn("y", 1, 0, 0, 64), Err(SpawnError::TableFull));
+    }
+
+    #[test]
+    fn equal_priorities_rotate_every_slice() {
+        let (mut k, _) = kernel(&[2, 2, 2]);
+        let ran = run_ticks(&mut k, 6 * u32::from(SLICE_TICKS));
+        let expected: std::vec::Vec<TaskId> = (0..6 * usize::from(SLICE_TICKS))
+            .map(|t| ((t + 1) / usize::from(SLICE_TICKS)) % 3)
+            .collect();
+        assert_eq!(ran, expected);
+        assert_eq!([k.task(0).slices, k.task(1).slices, k.task(2).slices], [2, 2, 2]);
+    }
+
+    #[test]
+    fn a_lone_task_keeps_the_cpu_when_its_slice_ends() {
+        let (mut k, _) = kernel(&[2, 1]);
+        assert!(run_ticks(&mut k, 10).iter().all(|&t| t == 0));
+        assert_eq!(k.task(0).slices, 10 / u32::from(SLICE_TICKS));
+        assert_eq!(k.task(1).slices, 0);
+    }
+
+    #[test]
+    fn preempted_task_resumes_first_with_the_rest_of_its_slice() {
+        let (mut k, _) = kernel(&[1, 1, 3]);
+        // t2 (high) sleeps 1 tick; t0 runs one tick of its slice, then t2
+        // wakes and preempts it.
+        assert_eq!(k.current(), 2);
+        assert!(k.sleep_until(1));
+        assert_eq!(settle(&mut k, true), 0);
+        assert_eq!(run_ticks(&mut k, 1), [2]);
+        // t2 sleeps again: t0 comes back before t1, and finishes the slice
+        // it had started.
+        assert!(k.sleep_until(100));
+        assert_eq!(settle(&mut k, true), 0);
+        let left = u32::from(SLICE_TICKS) - 1;
+        let ran = run_ticks(&mut k, left);
+        assert!(ran[..ran.len() - 1].iter().all(|&t| t == 0), "{ran:?}");
+        assert_eq!(ran.last(), Some(&1), "t0 had {left} tick(s) of its slice left");
+        assert_eq!(k.task(0).slices, 1);
+    }
+
+    #[test]
+    fn sleep_wakes_on_the_exact_tick() {
+        let (mut k, idle) = kernel(&[1]);
+        assert!(k.sleep_until(5));
+        assert_eq!(settle(&mut k, true), idle);
+        let ran = run_ticks(&mut k, 6);
+        assert_eq!(ran, [idle, idle, idle, idle, 0, 0]);
+        assert_eq!(k.now(), 6);
+        assert!(!k.sleep_until(6), "a reached deadline does not sleep");
+        assert!(!k.sleep_until(3), "a past deadline does not sleep");
+    }
+
+    #[test]
+    fn deadlines_survive_tick_wrap_around() {
+        assert!(reached(5, u32::MAX - 2));
+        assert!(!reached(u32::MAX - 2, 5));
+        assert!(reached(7, 7));
+    }
+
+    #[test]
+    fn waking_a_higher_priority_task_is_a_switch() {
+        let (mut k, _) = kernel(&[1, 2]);
+        assert_eq!(k.current(), 1);
+        assert!(k.sleep_until(3));
+        assert_eq!(settle(&mut k, true), 0);
+        assert!(!k.tick());
+        assert!(!k.tick());
+        assert!(k.tick(), "t1 wakes on tick 3 and outranks t0");
+        assert_eq!(k.switch(), 1);
+    }
+
+    #[test]
+    fn yield_passes_only_to_equal_or_higher_priority() {
+        let (mut k, _) = kernel(&[2, 1]);
+        assert!(!k.yield_current(), "t1 has lower priority");
+        assert_eq!(settle(&mut k, false), 0);
+        let (mut k, _) = kernel(&[2, 2]);
+        assert!(k.yield_current());
+        assert_eq!(settle(&mut k, true), 1);
+        assert_eq!(k.ready_queue(2).collect::<std::vec::Vec<_>>(), [0]);
+    }
+
+    #[test]
+    fn idle_runs_when_everything_waits() {
+        let (mut k, idle) = kernel(&[3, 2]);
+        let w = WaitId(0x100);
+        k.block_current(w);
+        assert_eq!(settle(&mut k, true), 1);
+        assert!(k.sleep_until(10));
+        assert_eq!(settle(&mut k, true), idle);
+    }
+
+    #[test]
+    fn semaphore_counts_then_blocks() {
+        let (mut k, _) = kernel(&[1]);
+        let (mut s, w) = (SemState { count: 2 }, WaitId(0x200));
+        assert!(!k.sem_take(&mut s, w));
+        assert!(!k.sem_take(&mut s, w));
+        assert!(k.sem_take(&mut s, w));
+        assert_eq!(k.task(0).state, State::Blocked(w));
+        assert_eq!(s.count, 0);
+    }
+
+    #[test]
+    fn semaphore_give_hands_over_to_the_best_waiter() {
+        // t0, t1 (prio 1) and t2 (prio 2) block in the order t1, t0, t2;
+        // t3 (prio 0, like idle) gives.
+        let (mut k, _) = kernel(&[1, 1, 2, 0]);
+        let (mut s, w) = (SemState { count: 0 }, WaitId(0x300));
+        assert_eq!(k.current(), 2);
+        assert!(k.sem_take(&mut s, w));
+        assert_eq!(settle(&mut k, true), 0);
+        assert!(k.yield_current());
+        assert_eq!(settle(&mut k, true), 1);
+        assert!(k.sem_take(&mut s, w));
+        assert_eq!(settle(&mut k, true), 0);
+        assert!(k.sem_take(&mut s, w));
+        assert_eq!(settle(&mut k, true), 3);
+        assert_eq!(k.first_waiter(w), Some(2), "highest priority first");
+        assert!(k.sem_give(&mut s, w));
+        assert_eq!(k.first_waiter(w), Some(1), "then the longest waiting");
+        assert!(k.sem_give(&mut s, w));
+        assert!(k.sem_give(&mut s, w));
+        assert_eq!(k.first_waiter(w), None);
+        assert!(!k.sem_give(&mut s, w));
+        assert_eq!(s.count, 1, "a give without waiters is counted");
+        assert_eq!(settle(&mut k, true), 2);
+    }
+
+    #[test]
+    fn a_give_from_an_interrupt_to_a_lower_task_is_no_switch() {
+        let (mut k, _) = kernel(&[1, 2]);
+        let (mut s, w) = (SemState { count: 0 }, WaitId(0x310));
+        assert!(k.sleep_until(50));
+        assert_eq!(settle(&mut k, true), 0);
+        assert!(k.sem_take(&mut s, w));
+        assert_eq!(settle(&mut k, true), 2);
+        // Tick hook on behalf of an interrupt, with t1 woken meanwhile.
+        for _ in 0..50 {
+            k.tick();
+        }
+        assert_eq!(settle(&mut k, true), 1);
+        assert!(!k.sem_give(&mut s, w), "t0 is below the running t1");
+        assert_eq!(k.ready_queue(1).collect::<std::vec::Vec<_>>(), [0]);
+    }
+
+    #[test]
+    fn woken_before_switching_out_runs_on_without_double_queueing() {
+        let (mut k, _) = kernel(&[1, 1]);
+        let (mut s, w) = (SemState { count: 0 }, WaitId(0x320));
+        assert!(k.sem_take(&mut s, w));
+        // An interrupt gives before the switch happens.
+        k.sem_give(&mut s, w);
+        assert_eq!(k.task(0).state, State::Ready);
+        assert_eq!(k.ready_queue(1).collect::<std::vec::Vec<_>>(), [1]);
+        assert_eq!(settle(&mut k, true), 0);
+        assert_eq!(k.ready_queue(1).collect::<std::vec::Vec<_>>(), [1]);
+    }
+
+    #[test]
+    fn mutex_inheritance_lifts_the_owner_and_drops_on_unlock() {
+        // low (t0, 1) owns; medium (t1, 2) is ready; high (t2, 3) blocks.
+        let (mut k, _) = kernel(&[1, 2, 3]);
+        let (mut m, w) = (MutexState::new(), WaitId(0x400));
+        assert!(k.sleep_until(1));
+        assert_eq!(settle(&mut k, true), 1);
+        assert!(k.sleep_until(1));
+        assert_eq!(settle(&mut k, true), 0);
+        assert_eq!(k.mutex_lock(&mut m, w), Ok(false));
+        assert_eq!(m.owner(), Some(0));
+        assert_eq!(run_ticks(&mut k, 1), [2], "high wakes first");
+        assert_eq!(k.mutex_lock(&mut m, w), Ok(true));
+        assert_eq!(k.task(0).prio, 3, "owner inherits the waiter's priority");
+        assert_eq!(settle(&mut k, true), 0, "and runs before the medium task");
+        assert_eq!(k.mutex_unlock(&mut m, w), Ok(true));
+        assert_eq!(k.task(0).prio, 1);
+        assert_eq!(m.owner(), Some(2), "ownership is handed to the waiter");
+        assert_eq!(settle(&mut k, true), 2);
+        assert_eq!(k.mutex_unlock(&mut m, w), Ok(false));
+        assert_eq!(m.owner(), None);
+    }
+
+    #[test]
+    fn mutex_misuse_is_an_error() {
+        let (mut k, _) = kernel(&[1, 1]);
+        let (mut m, w) = (MutexState::new(), WaitId(0x500));
+        assert_eq!(k.mutex_unlock(&mut m, w), Err(MutexError::NotOwner));
+        assert_eq!(k.mutex_lock(&mut m, w), Ok(false));
+        assert_eq!(k.mutex_lock(&mut m, w), Err(MutexError::Recursive));
+    }
+
+    #[test]
+    fn ownership_passes_by_priority() {
+        let (mut k, _) = kernel(&[3, 1, 2, 4]);
+        let (mut m, w) = (MutexState::new(), WaitId(0x600));
+        // t3 (4) takes the mutex and sleeps; t0 (3), t2 (2), t1 (1) block.
+        assert_eq!(k.mutex_lock(&mut m, w), Ok(false));
+        assert!(k.sleep_until(1));
+        for expect in [0, 2, 1] {
+            assert_eq!(settle(&mut k, true), expect);
+            assert_eq!(k.mutex_lock(&mut m, w), Ok(true));
+        }
+        assert_eq!(run_ticks(&mut k, 1), [3]);
+        for next in [0, 2, 1] {
+            assert_eq!(k.mutex_unlock(&mut m, w), Ok(k.task(next).prio > k.task(k.current()).prio));
+            assert_eq!(m.owner(), Some(next));
+            assert!(k.sleep_until(1000));
+            assert_eq!(settle(&mut k, true), next);
+        }
+        assert_eq!(k.mutex_unlock(&mut m, w), Ok(false));
+        assert_eq!(m.owner(), None);
+    }
+
+    #[test]
+    fn queue_blocks_on_full_and_empty_and_keeps_order() {
+        // Producer t0 (2), consumer t1 (1); capacity 2.
+        let (mut k, _) = kernel(&[2, 1]);
+        let (mut q, s, r) = (Ring::<u32, 2>::new(), WaitId(0x700), WaitId(0x701));
+        assert_eq!(k.queue_send(&mut q, 10, s, r), Ok(false));
+        assert_eq!(k.queue_send(&mut q, 11, s, r), Ok(false));
+        assert_eq!(k.queue_send(&mut q, 12, s, r), Err(12), "full: blocks");
+        assert_eq!(k.task(0).state, State::Blocked(s));
+        assert_eq!(settle(&mut k, true), 1);
+        assert_eq!(k.queue_recv(&mut q, s, r), Some((10, true)), "wakes the producer");
+        assert_eq!(settle(&mut k, true), 0);
+        assert_eq!(k.queue_send(&mut q, 12, s, r), Ok(false));
+        assert!(k.sleep_until(5));
+        assert_eq!(settle(&mut k, true), 1);
+        assert_eq!(k.queue_recv(&mut q, s, r), Some((11, false)));
+        assert_eq!(k.queue_recv(&mut q, s, r), Some((12, false)));
+        assert_eq!(k.queue_recv(&mut q, s, r), None, "empty: blocks");
+        assert_eq!(k.task(1).state, State::Blocked(r));
+        assert_eq!(k.queue_try_send(&mut q, 13, r), Ok(false), "t1 is below t0");
+        assert_eq!(k.task(1).state, State::Ready);
+        assert_eq!(k.queue_try_send(&mut q, 14, r), Ok(false));
+        assert_eq!(k.queue_try_send(&mut q, 15, r), Err(15));
+    }
+
+    #[test]
+    fn ring_wraps_around() {
+        let mut q = Ring::<u8, 3>::new();
+        for round in 0..5u8 {
+            assert!(q.push(round).is_ok());
+            assert!(q.push(round + 100).is_ok());
+            assert_eq!(q.len(), 2);
+            assert_eq!(q.pop(), Some(round));
+            assert_eq!(q.pop(), Some(round + 100));
+            assert!(q.is_empty());
+        }
     }
 }
