@@ -61,15 +61,17 @@ impl Print for Hex {
 
 /// Formats `v` in decimal at the end of `buf`; returns the digits.
 pub fn decimal(mut v: u32, buf: &mut [u8; 10]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
+    let mut start = buf.len();
+    for digit in buf.iter_mut().rev() {
+        *digit = b'0' + (v % 10) as u8;
+        start -= 1;
         v /= 10;
         if v == 0 {
-            return &buf[i..];
+            break;
         }
     }
+    // `get` rather than indexing: no panic path, so no `core::fmt`.
+    buf.get(start..).unwrap_or_default()
 }
 
 /// Formats `v` as `0x` and eight hex digits.

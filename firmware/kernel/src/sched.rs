@@ -87,6 +87,23 @@ impl Tcb {
     };
 }
 
+/// Index into the task table. Ids are always below [`MAX_TASKS`]; reducing
+/// them modulo a power of two lets the compiler drop the bounds check,
+/// whose panic path would pull `core::fmt` into every image.
+#[inline(always)]
+fn slot(id: impl Into<usize>) -> usize {
+    id.into() % MAX_TASKS
+}
+
+/// Index into the ready queues, as [`slot`] for priorities.
+#[inline(always)]
+fn level(prio: impl Into<usize>) -> usize {
+    prio.into() % PRIORITIES
+}
+
+const _: () = assert!(MAX_TASKS.is_power_of_two() && PRIORITIES.is_power_of_two());
+const _: () = assert!(MAX_TASKS < NIL as usize && PRIORITIES <= 32);
+
 /// `true` once `now` has reached `deadline`, with wrap-around: deadlines up
 /// to 2^31 - 1 ticks ahead are in the future.
 pub fn reached(now: u32, deadline: u32) -> bool {
@@ -150,7 +167,7 @@ impl Scheduler {
         if id >= MAX_TASKS {
             return Err(SpawnError::TableFull);
         }
-        self.tasks[id] = Tcb {
+        self.tasks[slot(id)] = Tcb {
             sp,
             name,
             base_prio: prio,
@@ -172,7 +189,7 @@ impl Scheduler {
     }
 
     pub fn task(&self, id: TaskId) -> &Tcb {
-        &self.tasks[id]
+        &self.tasks[slot(id)]
     }
 
     pub fn task_count(&self) -> usize {
@@ -190,7 +207,7 @@ impl Scheduler {
 
     /// Records the stack pointer of the task being switched out.
     pub fn save_sp(&mut self, sp: usize) {
-        self.tasks[usize::from(self.current)].sp = sp;
+        self.tasks[slot(usize::from(self.current))].sp = sp;
     }
 
     /// Chooses the task to run next and makes it current. The outgoing task,
@@ -199,7 +216,7 @@ impl Scheduler {
     /// that it keeps its place and the rest of its slice.
     pub fn switch(&mut self) -> TaskId {
         let cur = usize::from(self.current);
-        if self.tasks[cur].state == State::Ready {
+        if self.tasks[slot(cur)].state == State::Ready {
             if self.rotate {
                 self.push_back(cur);
             } else {
@@ -219,13 +236,13 @@ impl Scheduler {
     pub fn tick(&mut self) -> bool {
         self.now = self.now.wrapping_add(1);
         for id in 0..usize::from(self.count) {
-            let t = &mut self.tasks[id];
+            let t = &mut self.tasks[slot(id)];
             if t.state == State::Sleeping && reached(self.now, t.wake_at) {
                 self.make_ready(id);
             }
         }
         let cur = usize::from(self.current);
-        let t = &mut self.tasks[cur];
+        let t = &mut self.tasks[slot(cur)];
         if t.state == State::Ready {
             t.slice_left -= 1;
             if t.slice_left == 0 {
@@ -242,13 +259,13 @@ impl Scheduler {
 
     /// Whether a ready task outranks the running one.
     pub fn needs_switch(&self) -> bool {
-        self.ready_mask >> self.tasks[usize::from(self.current)].prio > 1
+        self.ready_mask >> self.tasks[slot(usize::from(self.current))].prio > 1
     }
 
     /// Gives up the rest of the running task's slice to the next ready task
     /// of the same priority. Returns whether a switch is due.
     pub fn yield_current(&mut self) -> bool {
-        let t = &mut self.tasks[usize::from(self.current)];
+        let t = &mut self.tasks[slot(usize::from(self.current))];
         t.slice_left = SLICE_TICKS;
         self.rotate = true;
         self.ready_mask >> t.prio != 0
@@ -260,7 +277,7 @@ impl Scheduler {
         if reached(self.now, deadline) {
             return false;
         }
-        let t = &mut self.tasks[usize::from(self.current)];
+        let t = &mut self.tasks[slot(usize::from(self.current))];
         t.state = State::Sleeping;
         t.wake_at = deadline;
         t.slice_left = SLICE_TICKS;
@@ -270,7 +287,7 @@ impl Scheduler {
     /// Blocks the running task on wait queue `w`, behind the tasks already
     /// waiting there. The caller must switch.
     pub fn block_current(&mut self, w: WaitId) {
-        let t = &mut self.tasks[usize::from(self.current)];
+        let t = &mut self.tasks[slot(usize::from(self.current))];
         t.state = State::Blocked(w);
         t.wait_seq = self.seq;
         t.slice_left = SLICE_TICKS;
@@ -282,15 +299,16 @@ impl Scheduler {
     pub fn first_waiter(&self, w: WaitId) -> Option<TaskId> {
         let mut best: Option<TaskId> = None;
         for id in 0..usize::from(self.count) {
-            let t = &self.tasks[id];
+            let t = &self.tasks[slot(id)];
             if t.state != State::Blocked(w) {
                 continue;
             }
             best = match best {
                 Some(b)
-                    if self.tasks[b].prio > t.prio
-                        || (self.tasks[b].prio == t.prio
-                            && (t.wait_seq.wrapping_sub(self.tasks[b].wait_seq) as i32) > 0) =>
+                    if self.tasks[slot(b)].prio > t.prio
+                        || (self.tasks[slot(b)].prio == t.prio
+                            && (t.wait_seq.wrapping_sub(self.tasks[slot(b)].wait_seq) as i32)
+                                > 0) =>
                 {
                     Some(b)
                 }
@@ -310,7 +328,7 @@ impl Scheduler {
     /// Marks `id` ready and queues it, unless it is the running task: a task
     /// that blocked but was woken before it could switch out just runs on.
     fn make_ready(&mut self, id: TaskId) {
-        self.tasks[id].state = State::Ready;
+        self.tasks[slot(id)].state = State::Ready;
         if id != usize::from(self.current) {
             self.push_back(id);
         }
@@ -350,16 +368,16 @@ impl Scheduler {
         let cur = self.current;
         if m.owner == NIL {
             m.owner = cur;
-            self.tasks[usize::from(cur)].held += 1;
+            self.tasks[slot(usize::from(cur))].held += 1;
             return Ok(false);
         }
         if m.owner == cur {
             return Err(MutexError::Recursive);
         }
         self.block_current(w);
-        let prio = self.tasks[usize::from(cur)].prio;
+        let prio = self.tasks[slot(usize::from(cur))].prio;
         let owner = usize::from(m.owner);
-        if prio > self.tasks[owner].prio {
+        if prio > self.tasks[slot(owner)].prio {
             self.set_prio(owner, prio);
         }
         Ok(true)
@@ -376,7 +394,7 @@ impl Scheduler {
         if usize::from(m.owner) != cur {
             return Err(MutexError::NotOwner);
         }
-        let t = &mut self.tasks[cur];
+        let t = &mut self.tasks[slot(cur)];
         t.held -= 1;
         if t.held == 0 {
             let base = t.base_prio;
@@ -386,7 +404,7 @@ impl Scheduler {
             // The new owner is the highest waiter, so it needs no raise.
             Some(next) => {
                 m.owner = next as u8;
-                self.tasks[next].held += 1;
+                self.tasks[slot(next)].held += 1;
             }
             None => m.owner = NIL,
         }
@@ -445,82 +463,82 @@ impl Scheduler {
     }
 
     fn set_prio(&mut self, id: TaskId, prio: u8) {
-        let queued = self.tasks[id].state == State::Ready && id != usize::from(self.current);
+        let queued = self.tasks[slot(id)].state == State::Ready && id != usize::from(self.current);
         if queued {
             self.unlink(id);
         }
-        self.tasks[id].prio = prio;
+        self.tasks[slot(id)].prio = prio;
         if queued {
             self.push_back(id);
         }
     }
 
     fn push_back(&mut self, id: TaskId) {
-        let p = usize::from(self.tasks[id].prio);
-        self.tasks[id].next = NIL;
-        match self.tail[p] {
-            NIL => self.head[p] = id as u8,
-            t => self.tasks[usize::from(t)].next = id as u8,
+        let p = usize::from(self.tasks[slot(id)].prio);
+        self.tasks[slot(id)].next = NIL;
+        match self.tail[level(p)] {
+            NIL => self.head[level(p)] = id as u8,
+            t => self.tasks[slot(usize::from(t))].next = id as u8,
         }
-        self.tail[p] = id as u8;
+        self.tail[level(p)] = id as u8;
         self.ready_mask |= 1 << p;
     }
 
     fn push_front(&mut self, id: TaskId) {
-        let p = usize::from(self.tasks[id].prio);
-        self.tasks[id].next = self.head[p];
-        if self.head[p] == NIL {
-            self.tail[p] = id as u8;
+        let p = usize::from(self.tasks[slot(id)].prio);
+        self.tasks[slot(id)].next = self.head[level(p)];
+        if self.head[level(p)] == NIL {
+            self.tail[level(p)] = id as u8;
         }
-        self.head[p] = id as u8;
+        self.head[level(p)] = id as u8;
         self.ready_mask |= 1 << p;
     }
 
     fn pop_highest(&mut self) -> TaskId {
         let p = (31 - self.ready_mask.leading_zeros()) as usize;
-        let id = self.head[p];
-        let next = self.tasks[usize::from(id)].next;
-        self.head[p] = next;
+        let id = self.head[level(p)];
+        let next = self.tasks[slot(usize::from(id))].next;
+        self.head[level(p)] = next;
         if next == NIL {
-            self.tail[p] = NIL;
+            self.tail[level(p)] = NIL;
             self.ready_mask &= !(1 << p);
         }
         usize::from(id)
     }
 
     fn unlink(&mut self, id: TaskId) {
-        let p = usize::from(self.tasks[id].prio);
+        let p = usize::from(self.tasks[slot(id)].prio);
         let mut prev = NIL;
-        let mut at = self.head[p];
+        let mut at = self.head[level(p)];
         while at != NIL && usize::from(at) != id {
             prev = at;
-            at = self.tasks[usize::from(at)].next;
+            at = self.tasks[slot(usize::from(at))].next;
         }
         if at == NIL {
             return;
         }
-        let next = self.tasks[id].next;
+        let next = self.tasks[slot(id)].next;
         match prev {
-            NIL => self.head[p] = next,
-            pr => self.tasks[usize::from(pr)].next = next,
+            NIL => self.head[level(p)] = next,
+            pr => self.tasks[slot(usize::from(pr))].next = next,
         }
-        if self.tail[p] == id as u8 {
-            self.tail[p] = prev;
+        if self.tail[level(p)] == id as u8 {
+            self.tail[level(p)] = prev;
         }
-        if self.head[p] == NIL {
+        if self.head[level(p)] == NIL {
             self.ready_mask &= !(1 << p);
         }
     }
 
     /// Task ids in queue order for priority `p` (for tests and reports).
     pub fn ready_queue(&self, p: u8) -> impl Iterator<Item = TaskId> + '_ {
-        let mut at = self.head[usize::from(p)];
+        let mut at = self.head[level(usize::from(p))];
         core::iter::from_fn(move || {
             if at == NIL {
                 return None;
             }
             let id = at;
-            at = self.tasks[usize::from(id)].next;
+            at = self.tasks[slot(usize::from(id))].next;
             Some(usize::from(id))
         })
     }
@@ -661,9 +679,12 @@ mod tests {
     #[test]
     fn spawn_rejects_bad_priority_and_full_table() {
         let mut k = Scheduler::new();
-        assert_eq!(k.spawn("x", PRIORITIES as u8, 0, 0, 64), Err(SpawnError::BadPriority));
-        for i in 0..MAX_TASKS {
-            k.spawn(NAMES[i], 1, 0, 0, 64).unwrap();
+        assert_eq!(
+            k.spawn("x", PRIORITIES as u8, 0, 0, 64),
+            Err(SpawnError::BadPriority)
+        );
+        for name in NAMES {
+            k.spawn(name, 1, 0, 0, 64).unwrap();
         }
         assert_eq!(k.spawn("y", 1, 0, 0, 64), Err(SpawnError::TableFull));
     }
@@ -676,7 +697,10 @@ mod tests {
             .map(|t| ((t + 1) / usize::from(SLICE_TICKS)) % 3)
             .collect();
         assert_eq!(ran, expected);
-        assert_eq!([k.task(0).slices, k.task(1).slices, k.task(2).slices], [2, 2, 2]);
+        assert_eq!(
+            [k.task(0).slices, k.task(1).slices, k.task(2).slices],
+            [2, 2, 2]
+        );
     }
 
     #[test]
@@ -703,7 +727,11 @@ mod tests {
         let left = u32::from(SLICE_TICKS) - 1;
         let ran = run_ticks(&mut k, left);
         assert!(ran[..ran.len() - 1].iter().all(|&t| t == 0), "{ran:?}");
-        assert_eq!(ran.last(), Some(&1), "t0 had {left} tick(s) of its slice left");
+        assert_eq!(
+            ran.last(),
+            Some(&1),
+            "t0 had {left} tick(s) of its slice left"
+        );
         assert_eq!(k.task(0).slices, 1);
     }
 
@@ -871,7 +899,10 @@ mod tests {
         }
         assert_eq!(run_ticks(&mut k, 1), [3]);
         for next in [0, 2, 1] {
-            assert_eq!(k.mutex_unlock(&mut m, w), Ok(k.task(next).prio > k.task(k.current()).prio));
+            assert_eq!(
+                k.mutex_unlock(&mut m, w),
+                Ok(k.task(next).prio > k.task(k.current()).prio)
+            );
             assert_eq!(m.owner(), Some(next));
             assert!(k.sleep_until(1000));
             assert_eq!(settle(&mut k, true), next);
@@ -890,7 +921,11 @@ mod tests {
         assert_eq!(k.queue_send(&mut q, 12, s, r), Err(12), "full: blocks");
         assert_eq!(k.task(0).state, State::Blocked(s));
         assert_eq!(settle(&mut k, true), 1);
-        assert_eq!(k.queue_recv(&mut q, s, r), Some((10, true)), "wakes the producer");
+        assert_eq!(
+            k.queue_recv(&mut q, s, r),
+            Some((10, true)),
+            "wakes the producer"
+        );
         assert_eq!(settle(&mut k, true), 0);
         assert_eq!(k.queue_send(&mut q, 12, s, r), Ok(false));
         assert!(k.sleep_until(5));
