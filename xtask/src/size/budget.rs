@@ -1,0 +1,270 @@
+//! Size budgets, read from `qemu/budgets.toml`:
+//!
+//! ```toml
+//! max_growth = "1 %"                 # default growth threshold against the baseline
+//!
+//! [[budget]]
+//! image = "lm3s6965evb/fw-tests/*"   # glob over `<board>/<package>/<bin>`; `*` stops at `/`
+//! flash = "8 KiB"                    # bytes (integer), "N B", "N KiB", "N MiB", or "N %" of the region
+//! ram = "50 %"
+//! max_growth = "256 B"               # optional: "N %" of the baseline, or bytes
+//! ```
+//!
+//! Every entry whose glob matches an image applies; the tightest limit wins.
+//! A matching entry's `max_growth` replaces the file-wide default.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use globset::{GlobBuilder, GlobMatcher};
+use serde::Deserialize;
+
+/// A size: bytes, or a percentage of something (the region for a limit, the
+/// baseline for a growth threshold).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Amount {
+    Bytes(u64),
+    Percent(f64),
+}
+
+impl Amount {
+    /// Parses `8192`, `8192 B`, `8 KiB`, `1.5 MiB` or `12.5 %`.
+    ///
+    /// Errors: an empty or negative number, or a unit other than B, KiB, MiB, %.
+    pub fn parse(text: &str) -> Result<Self> {
+        let t = text.trim();
+        let split = t
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(t.len());
+        let (num, unit) = (&t[..split], t[split..].trim());
+        let value: f64 = num
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite())
+            .with_context(|| format!("`{text}` does not start with a number"))?;
+        let scale = match unit {
+            "" | "B" => 1.0,
+            "KiB" => 1024.0,
+            "MiB" => 1024.0 * 1024.0,
+            "%" => return Ok(Self::Percent(value)),
+            other => {
+                bail!("`{text}`: unknown unit `{other}`; use B, KiB, MiB or % (e.g. \"8 KiB\")")
+            }
+        };
+        let bytes = value * scale;
+        if bytes.fract() != 0.0 {
+            bail!("`{text}` is not a whole number of bytes");
+        }
+        Ok(Self::Bytes(bytes as u64))
+    }
+
+    /// Bytes, with a percentage taken of `whole` (rounded down).
+    pub fn bytes_of(self, whole: u64) -> u64 {
+        match self {
+            Self::Bytes(b) => b,
+            Self::Percent(p) => ((whole as f64) * p / 100.0).floor() as u64,
+        }
+    }
+}
+
+impl std::fmt::Display for Amount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Bytes(b) => write!(f, "{b} B"),
+            Self::Percent(p) => write!(f, "{p} %"),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawAmount {
+    Bytes(u64),
+    Text(String),
+}
+
+impl RawAmount {
+    fn parse(&self) -> Result<Amount> {
+        match self {
+            Self::Bytes(b) => Ok(Amount::Bytes(*b)),
+            Self::Text(t) => Amount::parse(t),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    max_growth: Option<RawAmount>,
+    #[serde(default)]
+    budget: Vec<RawEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntry {
+    image: String,
+    flash: Option<RawAmount>,
+    ram: Option<RawAmount>,
+    max_growth: Option<RawAmount>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    pattern: String,
+    matcher: GlobMatcher,
+    flash: Option<Amount>,
+    ram: Option<Amount>,
+    max_growth: Option<Amount>,
+}
+
+/// The parsed budgets file.
+#[derive(Debug, Default)]
+pub struct Budgets {
+    max_growth: Option<Amount>,
+    entries: Vec<Entry>,
+}
+
+/// The limits that apply to one image and region, with where each came from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Limits {
+    /// Absolute limit in bytes, and its source (e.g. `budget "x/*" flash = 8 KiB`).
+    pub limit: Option<(u64, String)>,
+    pub max_growth: Option<Amount>,
+}
+
+impl Budgets {
+    /// Reads a budgets file; a missing file means no budgets.
+    ///
+    /// Errors name the file with line and column for TOML and schema errors,
+    /// and the entry and field for a bad glob or amount.
+    pub fn load(path: &Path) -> Result<Self> {
+        if !path.exists() {
+            return Ok(Self::default());
+        }
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("invalid budgets file {}", path.display()))
+    }
+
+    fn parse(text: &str) -> Result<Self> {
+        let file: File = toml::from_str(text)?;
+        let max_growth = file
+            .max_growth
+            .as_ref()
+            .map(RawAmount::parse)
+            .transpose()
+            .context("max_growth")?;
+        let mut entries = Vec::new();
+        for raw in file.budget {
+            let pattern = raw.image.clone();
+            let field = |name: &str, v: &Option<RawAmount>| -> Result<Option<Amount>> {
+                v.as_ref()
+                    .map(RawAmount::parse)
+                    .transpose()
+                    .with_context(|| format!("budget `{pattern}`: {name}"))
+            };
+            let matcher = GlobBuilder::new(&raw.image)
+                .literal_separator(true)
+                .build()
+                .with_context(|| format!("budget `{pattern}`: image is not a valid glob"))?
+                .compile_matcher();
+            entries.push(Entry {
+                flash: field("flash", &raw.flash)?,
+                ram: field("ram", &raw.ram)?,
+                max_growth: field("max_growth", &raw.max_growth)?,
+                pattern,
+                matcher,
+            });
+        }
+        Ok(Self {
+            max_growth,
+            entries,
+        })
+    }
+
+    /// Resolves the limits for `image` in `region` (`"flash"` or `"ram"`) of
+    /// `region_len` bytes: the tightest matching absolute limit, and the
+    /// tightest growth threshold for a baseline of `base` bytes.
+    pub fn limits(&self, image: &str, region: &str, region_len: u64, base: u64) -> Limits {
+        let mut out = Limits::default();
+        // An entry's threshold replaces the file-wide default; between
+        // matching entries the tightest wins.
+        let mut growth_bytes: Option<u64> = None;
+        for e in self.entries.iter().filter(|e| e.matcher.is_match(image)) {
+            let amount = if region == "flash" { e.flash } else { e.ram };
+            if let Some(a) = amount {
+                let bytes = a.bytes_of(region_len);
+                if out.limit.as_ref().is_none_or(|(b, _)| bytes < *b) {
+                    out.limit = Some((bytes, format!("budget `{}` {region} = {a}", e.pattern)));
+                }
+            }
+            if let Some(g) = e.max_growth {
+                let bytes = g.bytes_of(base);
+                if growth_bytes.is_none_or(|b| bytes < b) {
+                    growth_bytes = Some(bytes);
+                    out.max_growth = Some(g);
+                }
+            }
+        }
+        if out.max_growth.is_none() {
+            out.max_growth = self.max_growth;
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts() {
+        assert_eq!(Amount::parse("8192").unwrap(), Amount::Bytes(8192));
+        assert_eq!(Amount::parse("8 KiB").unwrap(), Amount::Bytes(8192));
+        assert_eq!(Amount::parse("1.5KiB").unwrap(), Amount::Bytes(1536));
+        assert_eq!(Amount::parse("12.5 %").unwrap(), Amount::Percent(12.5));
+        assert_eq!(Amount::Percent(50.0).bytes_of(16384), 8192);
+        let e = Amount::parse("8 KB").unwrap_err().to_string();
+        assert!(e.contains("unknown unit `KB`"), "{e}");
+        assert!(Amount::parse("-1").is_err());
+        assert!(Amount::parse("0.5 B").is_err());
+    }
+
+    #[test]
+    fn tightest_matching_limit_wins() {
+        let b = Budgets::parse(
+            r#"
+max_growth = "1 %"
+[[budget]]
+image = "*/fw-tests/*"
+flash = "50 %"
+[[budget]]
+image = "arm/fw-tests/sched"
+flash = 4096
+max_growth = "10 B"
+"#,
+        )
+        .unwrap();
+        let l = b.limits("arm/fw-tests/sched", "flash", 16384, 10_000);
+        assert_eq!(l.limit.unwrap().0, 4096);
+        assert_eq!(l.max_growth, Some(Amount::Bytes(10)));
+        let l = b.limits("arm/fw-tests/other", "flash", 16384, 10_000);
+        assert_eq!(l.limit.unwrap().0, 8192);
+        assert_eq!(l.max_growth, Some(Amount::Percent(1.0)));
+        assert!(
+            b.limits("arm/fw-fixtures/pass", "ram", 1, 0)
+                .limit
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn unknown_field_is_reported_with_line() {
+        let e = format!(
+            "{:#}",
+            Budgets::parse("[[budget]]\nimage = \"x\"\nflsh = 1\n").unwrap_err()
+        );
+        assert!(e.contains("flsh") && e.contains("line 3"), "{e}");
+    }
+}
