@@ -458,12 +458,12 @@ fn image_report(
             (limit, source) = (span.length, format!("{name} region of {}", t.board.name));
         }
         failures.extend(check::over_limit(&t.image, name, used, limit, &source));
-        if let (Some(b), Some(base_bytes)) = (base, base_bytes) {
-            if let Some(threshold) = args.max_growth.or(limits.max_growth) {
-                failures.extend(check::over_growth(
-                    &t.image, name, used, base_bytes, threshold, &b.label,
-                ));
-            }
+        if let (Some(b), Some(base_bytes), Some(threshold)) =
+            (base, base_bytes, args.max_growth.or(limits.max_growth))
+        {
+            failures.extend(check::over_growth(
+                &t.image, name, used, base_bytes, threshold, &b.label,
+            ));
         }
         regions.insert(
             name,

@@ -456,7 +456,7 @@ fn sections(data: &[u8], header: &elf::FileHeader32<LE>) -> Result<Vec<Section>>
         .map_err(|e| Error(format!("section headers: {e}")))?;
     let mut out = Vec::new();
     for (index, sh) in table.enumerate() {
-        let flags = u64::from(sh.sh_flags(LE).0);
+        let flags = sh.sh_flags(LE).0;
         let size = u64::from(sh.sh_size(LE));
         if flags & elf::SHF_ALLOC.0 == 0 || size == 0 {
             continue;

@@ -29,21 +29,48 @@ pub fn name(mangled: &str) -> (String, bool) {
     }
 }
 
-/// The crate a demangled Rust path belongs to: the first path segment, or
-/// for a trait impl `<T as Trait>::f` the crate of `T` (cargo-bloat's rule).
+/// Crate name for methods of primitive types (`<[T]>::sort`).
+pub const PRIMITIVE: &str = "[primitive]";
+
+/// The crate a demangled Rust path belongs to: its first segment. For an
+/// impl `<A as Trait>::f` it is the crate of `A` when `A` is a path, else
+/// the trait's crate (`<usize as core::fmt::Display>::fmt` is `core`).
 pub fn crate_of(demangled: &str) -> String {
-    let mut s = demangled.trim_start_matches(['<', '&', '*']);
+    let Some(inner) = demangled.strip_prefix('<') else {
+        return first_segment(demangled).unwrap_or(UNMANGLED).to_string();
+    };
+    // Split `A as Trait>` at depth 0 of the angle brackets.
+    let (mut depth, mut self_end, mut close) = (0usize, None, inner.len());
+    for (i, c) in inner.char_indices() {
+        match c {
+            '<' => depth += 1,
+            '>' if depth == 0 => {
+                close = i;
+                break;
+            }
+            '>' => depth -= 1,
+            _ if depth == 0 && self_end.is_none() && inner[i..].starts_with(" as ") => {
+                self_end = Some(i)
+            }
+            _ => {}
+        }
+    }
+    let self_ty = &inner[..self_end.unwrap_or(close)];
+    let trait_path = self_end.map(|i| &inner[i + 4..close]);
+    first_segment(self_ty)
+        .or_else(|| trait_path.and_then(first_segment))
+        .unwrap_or(PRIMITIVE)
+        .to_string()
+}
+
+/// `krate` of `krate::a::b` (after any `&`, `mut`, `dyn`), if it is a path.
+fn first_segment(ty: &str) -> Option<&str> {
+    let mut s = ty.trim_start_matches(['&', '*', '(', '[', '<']);
     for prefix in ["mut ", "const ", "dyn ", "impl "] {
         s = s.strip_prefix(prefix).unwrap_or(s);
     }
-    let s = s.trim_start_matches(['<', '&', '[', '(']);
-    let end = s
-        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .unwrap_or(s.len());
-    match &s[..end] {
-        "" => UNMANGLED.to_string(),
-        krate => krate.to_string(),
-    }
+    let (head, _) = s.split_once("::")?;
+    (!head.is_empty() && head.chars().all(|c| c.is_alphanumeric() || c == '_')).then_some(head)
 }
 
 /// Demangles and classifies `symbols` (largest first, as given).
@@ -139,7 +166,14 @@ mod tests {
             crate_of("<fw_tests::Foo as core::fmt::Debug>::fmt"),
             "fw_tests"
         );
-        assert_eq!(crate_of("<&mut T as core::fmt::Write>::write_str"), "T");
+        assert_eq!(crate_of("<&mut T as core::fmt::Write>::write_str"), "core");
+        assert_eq!(crate_of("<usize as core::fmt::Display>::fmt"), "core");
+        assert_eq!(crate_of("<[T]>::sort"), PRIMITIVE);
+        assert_eq!(
+            crate_of("<kernel::Vec<u8, 4> as core::ops::Drop>::drop"),
+            "kernel"
+        );
+        assert_eq!(crate_of("kernel::arch::Shared<T>::with"), "kernel");
         assert_eq!(crate_of("kernel::sched::switch"), "kernel");
     }
 

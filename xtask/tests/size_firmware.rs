@@ -1,0 +1,188 @@
+//! size-check on the project's own release images: the totals agree with
+//! `llvm-size`, the checked-in budgets and baseline pass, the reports are
+//! written, and a baseline image missing from the build fails the run.
+
+mod size_common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use size_common::*;
+
+/// `llvm-size` on PATH, else the rustup llvm-tools copy.
+fn llvm_size() -> Option<PathBuf> {
+    if Command::new("llvm-size")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        return Some(PathBuf::from("llvm-size"));
+    }
+    let sysroot = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()?;
+    let lib = Path::new(String::from_utf8_lossy(&sysroot.stdout).trim()).join("lib/rustlib");
+    std::fs::read_dir(lib)
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("bin/llvm-size"))
+        .find(|p| p.is_file())
+}
+
+/// Builds the release images and returns their ELF paths.
+fn release_images() -> Vec<PathBuf> {
+    let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["build", "--target", "all", "--profile", "release"])
+        .output()
+        .expect("xtask build runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let images: Vec<PathBuf> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(PathBuf::from)
+        .collect();
+    assert!(!images.is_empty());
+    images
+}
+
+/// (text, data, bss) from llvm-size's Berkeley output.
+fn berkeley(tool: &Path, elf: &Path) -> (u64, u64, u64) {
+    let o = Command::new(tool)
+        .arg(elf)
+        .output()
+        .expect("llvm-size runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let row: Vec<u64> = out
+        .lines()
+        .nth(1)
+        .expect("a row")
+        .split_whitespace()
+        .take(3)
+        .map(|n| n.parse().expect("a number"))
+        .collect();
+    (row[0], row[1], row[2])
+}
+
+#[test]
+fn totals_agree_with_llvm_size() {
+    let Some(tool) = llvm_size() else {
+        println!("skipped: llvm-size not found");
+        return;
+    };
+    for elf in release_images() {
+        let o = size_check(&["--elf", elf.to_str().unwrap(), "--json"]);
+        assert!(o.status.success(), "{:?}", text(&o));
+        let j = json(&o);
+        let (text_b, data, bss) = berkeley(&tool, &elf);
+        let flash = j["flash_bytes"].as_u64().unwrap();
+        let ram = j["ram_bytes"].as_u64().unwrap();
+        // Segments may hold alignment padding between sections, nothing more.
+        let slack = 8 * j["segments"].as_array().unwrap().len() as u64;
+        println!(
+            "{}: flash {flash} B vs text+data {} B; ram {ram} B vs data+bss {} B",
+            j["image"],
+            text_b + data,
+            data + bss
+        );
+        assert!(
+            flash >= text_b + data && flash - (text_b + data) <= slack,
+            "{}: flash",
+            elf.display()
+        );
+        assert!(
+            ram >= data + bss && ram - (data + bss) <= slack,
+            "{}: ram",
+            elf.display()
+        );
+        let s = &j["sections"];
+        let split = |k: &str| s[k].as_u64().unwrap();
+        assert_eq!(split("text") + split("rodata"), text_b, "{}", elf.display());
+        assert_eq!(split("data"), data, "{}", elf.display());
+        assert_eq!(split("bss") + split("reserved"), bss, "{}", elf.display());
+    }
+}
+
+fn report_path(stderr: &str, what: &str) -> PathBuf {
+    let prefix = format!("size-check: {what} report in ");
+    let line = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {what} report line in {stderr}"));
+    PathBuf::from(line)
+}
+
+#[test]
+fn workspace_images_pass_checked_in_budgets_and_baseline() {
+    let o = size_check(&[]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(
+        out.contains("lm3s6965evb/fw-tests/sched") && out.contains("sifive_e/fw-tests/sched"),
+        "{out}"
+    );
+    let md = report_path(&err, "Markdown");
+    assert!(md.ends_with("reports/size.md"), "{}", md.display());
+    let md = std::fs::read_to_string(md).unwrap();
+    assert!(
+        md.contains("| `lm3s6965evb/fw-tests/sched` | flash |"),
+        "{md}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report_path(&err, "JSON")).unwrap()).unwrap();
+    let images = json["images"].as_array().unwrap();
+    assert!(
+        images
+            .iter()
+            .all(|i| i["deltas"]["baseline"] == "qemu/size-baseline.json"),
+        "{json}"
+    );
+    // The firmware goal: test images within 8 KiB (Cortex-M3) and 10 KiB (RV32IMAC) of flash.
+    for i in images {
+        let limit = if i["board"] == "lm3s6965evb" {
+            8192
+        } else {
+            10240
+        };
+        assert!(i["flash_bytes"].as_u64().unwrap() <= limit, "{i}");
+    }
+}
+
+#[test]
+fn baseline_image_missing_from_the_build_fails() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text_in = std::fs::read_to_string(root.join("qemu/size-baseline.json")).unwrap();
+    let mut base: serde_json::Value = serde_json::from_str(&text_in).unwrap();
+    base["images"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "image": "lm3s6965evb/fw-tests/retired", "flash_bytes": 100, "ram_bytes": 10
+        }));
+    let path = scratch(
+        "size_firmware",
+        "baseline.json",
+        base.to_string().as_bytes(),
+    );
+    let md = path.with_file_name("missing.md");
+    let o = size_check(&[
+        "--target",
+        "arm",
+        "--baseline",
+        path.to_str().unwrap(),
+        "--markdown",
+        md.to_str().unwrap(),
+    ]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("lm3s6965evb/fw-tests/retired: in ")
+            && err.contains("but missing from the build"),
+        "{err}"
+    );
+    let md = std::fs::read_to_string(md).unwrap();
+    assert!(
+        md.contains("❌ 1 size check(s) failed") && md.contains("retired"),
+        "{md}"
+    );
+}
