@@ -7,6 +7,7 @@
 
 mod cache;
 mod exec;
+mod gh_release;
 mod lint;
 mod plan;
 mod report;
@@ -60,6 +61,8 @@ enum Check {
     Lint,
     /// Lockfile sources and, when installed, `cargo audit`.
     Audit,
+    /// Publish `<target_dir>/dist` as the GitHub release of `$GITHUB_REF_NAME`.
+    GhRelease,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -67,6 +70,7 @@ pub fn run(args: Args) -> Result<()> {
     match args.check {
         Some(Check::Lint) => return lint::lint(&ws),
         Some(Check::Audit) => return lint::audit(&ws),
+        Some(Check::GhRelease) => return gh_release::gh_release(&ws),
         None => {}
     }
     let all = plan::steps(&ws, args.nightly);

@@ -18,8 +18,10 @@ pub fn lint(ws: &Workspace) -> Result<()> {
     let dockerfiles: Vec<PathBuf> = files_in(&ws.root.join("ci-docker"), &[])?
         .into_iter()
         .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("Dockerfile"))
+            p.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                n.starts_with("Dockerfile") && !n.ends_with(".dockerignore")
+            })
         })
         .collect();
     let mut failed = Vec::new();
@@ -42,14 +44,19 @@ pub fn lint(ws: &Workspace) -> Result<()> {
         }
         failed.push("workflow policy");
     }
-    let workflow_args: Vec<String> = workflows
-        .iter()
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
-    let docker_args: Vec<String> = dockerfiles
-        .iter()
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
+    let relative = |paths: &[PathBuf]| -> Vec<String> {
+        paths
+            .iter()
+            .map(|p| {
+                p.strip_prefix(&ws.root)
+                    .unwrap_or(p)
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect()
+    };
+    let workflow_args = relative(&workflows);
+    let docker_args = relative(&dockerfiles);
     let linters: [(&str, Vec<String>); 3] = [
         ("actionlint", workflow_args.clone()),
         (
