@@ -1,0 +1,309 @@
+//! The test manifest, `qemu/tests.toml`: which images run on which boards and
+//! what each must print and exit with. Parsed with `deny_unknown_fields`;
+//! every error names the file, line and column.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use regex::Regex;
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::expect::{self, Expectation, Output};
+use crate::boards::{Board, Boards};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    test: Vec<Entry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    name: Spanned<String>,
+    package: String,
+    bin: Option<String>,
+    boards: Option<Spanned<Vec<String>>>,
+    expected: Option<String>,
+    expect_regex: Option<Spanned<Vec<String>>>,
+    exit_code: Option<Spanned<i64>>,
+    timeout: Option<Spanned<f64>>,
+    #[serde(default)]
+    qemu_args: Vec<String>,
+    skip: Option<String>,
+}
+
+/// What a test's console must show, before `{board}` is substituted.
+#[derive(Debug, Clone)]
+pub enum OutputSpec {
+    /// Transcript file, relative to the manifest's directory; `{board}` is
+    /// replaced by the board name.
+    Expected(String),
+    /// Ordered regexes.
+    Regex(Vec<Regex>),
+}
+
+/// One `[[test]]` entry.
+#[derive(Debug, Clone)]
+pub struct Test {
+    pub name: String,
+    pub package: String,
+    /// The binary target; defaults to `name`.
+    pub bin: String,
+    /// Board names; `None` means every board.
+    pub boards: Option<Vec<String>>,
+    pub output: OutputSpec,
+    /// Expected semihosting exit code, 0..=255.
+    pub exit_code: i32,
+    pub timeout: Option<Duration>,
+    /// Extra QEMU arguments, after the board's.
+    pub qemu_args: Vec<String>,
+    /// Quarantine: the test is reported `skipped` with this reason.
+    pub skip: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub path: PathBuf,
+    pub tests: Vec<Test>,
+}
+
+impl Manifest {
+    /// Reads and validates `path` against `boards`.
+    ///
+    /// Errors: unreadable file; TOML syntax, unknown or mistyped fields,
+    /// duplicate names, unknown boards, bad regexes, `exit_code` outside
+    /// 0..=255, `timeout` not positive, or neither/both of `expected` and
+    /// `expect_regex`, each with line and column.
+    pub fn load(path: &Path, boards: &Boards) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read test manifest {}", path.display()))?;
+        let tests = parse(&text, boards)
+            .with_context(|| format!("invalid test manifest {}", path.display()))?;
+        Ok(Self {
+            path: path.to_owned(),
+            tests,
+        })
+    }
+
+    /// The directory `expected` paths are relative to.
+    pub fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+}
+
+impl Test {
+    /// Whether the test runs on `board`.
+    pub fn runs_on(&self, board: &Board) -> bool {
+        self.boards.as_ref().is_none_or(|b| b.contains(&board.name))
+    }
+
+    /// The expectation on `board`, reading the transcript file.
+    ///
+    /// Errors: the transcript file is missing or unreadable.
+    pub fn expectation(&self, dir: &Path, board: &Board) -> Result<Expectation> {
+        let output = match &self.output {
+            OutputSpec::Regex(r) => Output::Ordered(r.clone()),
+            OutputSpec::Expected(file) => {
+                let path = dir.join(file.replace("{board}", &board.name));
+                let text = std::fs::read_to_string(&path).with_context(|| {
+                    format!(
+                        "expected transcript {} of test `{}` is missing",
+                        path.display(),
+                        self.name
+                    )
+                })?;
+                Output::Exact(expect::transcript_lines(&text))
+            }
+        };
+        Ok(Expectation {
+            exit_code: self.exit_code,
+            output,
+        })
+    }
+}
+
+fn parse(text: &str, boards: &Boards) -> Result<Vec<Test>> {
+    let file: File = toml::from_str(text)?;
+    let at = |span: Range<usize>| {
+        let before = &text[..span.start.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        format!("line {line}, column {column}")
+    };
+    let mut tests: Vec<Test> = Vec::new();
+    for e in file.test {
+        let name = e.name.get_ref().clone();
+        let here = at(e.name.span());
+        if name.is_empty() || name.contains(['/', ' ']) {
+            bail!("{here}: test name `{name}` must be non-empty, without `/` or spaces");
+        }
+        if tests.iter().any(|t| t.name == name) {
+            bail!("{here}: test `{name}` is defined twice");
+        }
+        if let Some(b) = &e.boards {
+            for n in b.get_ref() {
+                if !boards.all().iter().any(|board| board.name == *n) {
+                    let valid: Vec<&str> = boards.all().iter().map(|b| b.name.as_str()).collect();
+                    bail!(
+                        "{}: test `{name}`: unknown board `{n}`; valid boards: {}",
+                        at(b.span()),
+                        valid.join(", ")
+                    );
+                }
+            }
+        }
+        let output = match (e.expected, e.expect_regex) {
+            (Some(file), None) => OutputSpec::Expected(file),
+            (None, Some(res)) => {
+                let span = res.span();
+                let mut compiled = Vec::new();
+                for (i, r) in res.into_inner().iter().enumerate() {
+                    compiled.push(Regex::new(r).with_context(|| {
+                        format!(
+                            "{}: test `{name}`: expect_regex[{i}] is not a valid regex",
+                            at(span.clone())
+                        )
+                    })?);
+                }
+                OutputSpec::Regex(compiled)
+            }
+            (Some(_), Some(_)) => {
+                bail!("{here}: test `{name}`: set either `expected` or `expect_regex`, not both")
+            }
+            (None, None) => bail!("{here}: test `{name}`: set `expected` or `expect_regex`"),
+        };
+        let exit_code = match e.exit_code {
+            None => 0,
+            Some(c) => match i32::try_from(*c.get_ref()) {
+                Ok(v @ 0..=255) => v,
+                _ => bail!(
+                    "{}: test `{name}`: exit_code must be 0..=255 (QEMU's exit status has 8 bits)",
+                    at(c.span())
+                ),
+            },
+        };
+        let timeout = match e.timeout {
+            None => None,
+            Some(t) => {
+                let secs = *t.get_ref();
+                if !(secs > 0.0 && secs.is_finite()) {
+                    bail!(
+                        "{}: test `{name}`: timeout must be a positive number of seconds",
+                        at(t.span())
+                    );
+                }
+                Some(Duration::from_secs_f64(secs))
+            }
+        };
+        tests.push(Test {
+            bin: e.bin.unwrap_or_else(|| name.clone()),
+            name,
+            package: e.package,
+            boards: e.boards.map(Spanned::into_inner),
+            output,
+            exit_code,
+            timeout,
+            qemu_args: e.qemu_args,
+            skip: e.skip,
+        });
+    }
+    Ok(tests)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn boards() -> Boards {
+        Boards::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu/boards.toml"))
+            .expect("qemu/boards.toml parses")
+    }
+
+    fn err(text: &str) -> String {
+        format!("{:#}", parse(text, &boards()).unwrap_err())
+    }
+
+    #[test]
+    fn parses_full_entry_and_defaults() {
+        let tests = parse(
+            r#"
+[[test]]
+name = "sched"
+package = "fw-tests"
+expected = "expected/{board}/sched.txt"
+
+[[test]]
+name = "overflow"
+package = "fw-tests"
+bin = "stack_overflow"
+boards = ["lm3s6965evb"]
+expect_regex = ["^\\*\\*\\* STACK OVERFLOW"]
+exit_code = 103
+timeout = 2.5
+qemu_args = ["-d", "guest_errors"]
+skip = "quarantined"
+"#,
+            &boards(),
+        )
+        .unwrap();
+        assert_eq!(tests.len(), 2);
+        assert_eq!(tests[0].bin, "sched");
+        assert_eq!(tests[0].exit_code, 0);
+        assert!(tests[0].boards.is_none() && tests[0].timeout.is_none());
+        let t = &tests[1];
+        assert_eq!(
+            (t.bin.as_str(), t.exit_code, t.timeout),
+            ("stack_overflow", 103, Some(Duration::from_millis(2500)))
+        );
+        assert_eq!(t.skip.as_deref(), Some("quarantined"));
+        assert!(matches!(&t.output, OutputSpec::Regex(r) if r.len() == 1));
+    }
+
+    #[test]
+    fn typo_names_line_and_column() {
+        let e = err("[[test]]\nname = \"a\"\npackage = \"p\"\nexpected = \"x\"\nexit_cod = 3\n");
+        assert!(e.contains("line 5") && e.contains("exit_cod"), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_name_line() {
+        let two = "[[test]]\nname = \"a\"\npackage = \"p\"\nexpected = \"x\"\n";
+        let e = err(&format!("{two}{two}"));
+        assert!(e.contains("line 6") && e.contains("twice"), "{e}");
+        let e =
+            err("[[test]]\nname = \"a\"\npackage = \"p\"\nexpected = \"x\"\nboards = [\"mps2\"]\n");
+        assert!(
+            e.contains("line 5") && e.contains("mps2") && e.contains("sifive_e"),
+            "{e}"
+        );
+        let e = err("[[test]]\nname = \"a\"\npackage = \"p\"\nexpected = \"x\"\nexit_code = 256\n");
+        assert!(e.contains("line 5") && e.contains("0..=255"), "{e}");
+        let e = err("[[test]]\nname = \"a\"\npackage = \"p\"\nexpect_regex = [\"(\"]\n");
+        assert!(e.contains("line 4") && e.contains("expect_regex[0]"), "{e}");
+        let e = err("[[test]]\nname = \"a\"\npackage = \"p\"\n");
+        assert!(e.contains("line 2") && e.contains("expect_regex"), "{e}");
+        let e = err("[[test]]\nname = \"a\"\npackage = \"p\"\nexpected = \"x\"\ntimeout = 0\n");
+        assert!(e.contains("line 5") && e.contains("positive"), "{e}");
+    }
+
+    #[test]
+    fn checked_in_manifest_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu/tests.toml");
+        if !path.exists() {
+            eprintln!("skipped: {} does not exist yet", path.display());
+            return;
+        }
+        let m = Manifest::load(&path, &boards()).unwrap();
+        let b = boards();
+        for t in &m.tests {
+            for board in b.all().iter().filter(|board| t.runs_on(board)) {
+                t.expectation(m.dir(), board).unwrap();
+            }
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! QEMU child processes: each in its own process group with a parent-death
+//! signal, ended by group signals, always reaped, and listed in a registry so
+//! that SIGINT/SIGTERM to xtask can end every QEMU still running.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::process::{Child, Command, ExitStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, Once};
+use std::time::{Duration, Instant};
+
+/// Running QEMU processes: pid → what it runs (e.g. `lm3s6965evb/sched`).
+static LIVE: Mutex<BTreeMap<u32, String>> = Mutex::new(BTreeMap::new());
+/// Set once an interrupt arrived: no new QEMU may start after that.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+/// How long QEMU gets between SIGTERM and SIGKILL.
+pub const TERM_GRACE: Duration = Duration::from_secs(1);
+
+fn live() -> MutexGuard<'static, BTreeMap<u32, String>> {
+    LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A spawned QEMU. Dropping it without [`Qemu::wait`] or [`Qemu::terminate`]
+/// kills its process group and reaps it, so an early return or a panic never
+/// leaves QEMU behind.
+pub struct Qemu {
+    pub child: Child,
+    status: Option<ExitStatus>,
+}
+
+/// Spawns `cmd` in a new process group (its pgid is its pid) with
+/// PR_SET_PDEATHSIG = SIGKILL on Linux, and registers it under `label`.
+///
+/// Errors: the program cannot be started, or an interrupt already arrived
+/// (`ErrorKind::Interrupted`).
+pub fn spawn(cmd: &mut Command, label: &str) -> io::Result<Qemu> {
+    isolate(cmd);
+    // Holding the registry lock across the spawn means an interrupt handler
+    // either sees this child or runs before it exists.
+    let mut live = live();
+    if STOPPING.load(Ordering::SeqCst) {
+        return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
+    }
+    let child = cmd.spawn()?;
+    live.insert(child.id(), label.to_owned());
+    Ok(Qemu {
+        child,
+        status: None,
+    })
+}
+
+#[cfg(unix)]
+fn isolate(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+    #[cfg(target_os = "linux")]
+    {
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: the closure runs between fork and exec and only makes
+        // async-signal-safe calls (prctl, getppid) without allocating.
+        unsafe {
+            cmd.pre_exec(move || {
+                // The signal follows the death of the spawning *thread*; the
+                // runner waits for QEMU in the thread that spawned it.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // xtask died before the prctl took effect.
+                if libc::getppid() != parent {
+                    return Err(io::Error::from_raw_os_error(libc::ESRCH));
+                }
+                Ok(())
+            });
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn isolate(_cmd: &mut Command) {}
+
+impl Qemu {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Non-blocking: the exit status once QEMU has exited (and is reaped).
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait()?;
+        }
+        Ok(self.status)
+    }
+
+    /// Blocks until QEMU exits, and reaps it.
+    pub fn wait(&mut self) -> io::Result<ExitStatus> {
+        match self.status {
+            Some(s) => Ok(s),
+            None => {
+                let s = self.child.wait()?;
+                self.status = Some(s);
+                Ok(s)
+            }
+        }
+    }
+
+    /// SIGTERM to the process group, SIGKILL to the group after
+    /// [`TERM_GRACE`], then reap. Returns the exit status.
+    pub fn terminate(&mut self) -> io::Result<ExitStatus> {
+        if let Some(s) = self.try_wait()? {
+            return Ok(s);
+        }
+        signal_group(self.pid(), Signal::Term, &mut self.child);
+        let until = Instant::now() + TERM_GRACE;
+        while Instant::now() < until {
+            if let Some(s) = self.try_wait()? {
+                return Ok(s);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        signal_group(self.pid(), Signal::Kill, &mut self.child);
+        self.wait()
+    }
+}
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        if !matches!(self.try_wait(), Ok(Some(_))) {
+            signal_group(self.pid(), Signal::Kill, &mut self.child);
+            let _ = self.wait();
+        }
+        live().remove(&self.child.id());
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Signal {
+    Term,
+    Kill,
+}
+
+#[cfg(unix)]
+fn signal_group(pgid: u32, signal: Signal, _child: &mut Child) {
+    kill_group(pgid, signal);
+}
+
+#[cfg(not(unix))]
+fn signal_group(_pgid: u32, _signal: Signal, child: &mut Child) {
+    let _ = child.kill();
+}
+
+#[cfg(unix)]
+fn kill_group(pgid: u32, signal: Signal) {
+    let sig = match signal {
+        Signal::Term => libc::SIGTERM,
+        Signal::Kill => libc::SIGKILL,
+    };
+    // SAFETY: plain kill(2) on the group this module created.
+    unsafe {
+        libc::kill(-(pgid as libc::pid_t), sig);
+    }
+}
+
+#[cfg(not(unix))]
+fn kill_group(pid: u32, _signal: Signal) {
+    let _ = Command::new("taskkill")
+        .args(["/F", "/T", "/PID", &pid.to_string()])
+        .status();
+}
+
+/// Installs the SIGINT/SIGTERM/SIGHUP handler (once per process) that kills
+/// every registered QEMU, prints what was interrupted, and exits 130. If
+/// another handler is already installed, that one should call
+/// [`kill_all`]; PR_SET_PDEATHSIG still ends QEMU when xtask dies.
+pub fn install_interrupt_handler() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            kill_all();
+            std::process::exit(130);
+        });
+    });
+}
+
+/// Stops new spawns, SIGKILLs every registered QEMU group, reaps what it can
+/// within 0.5 s, and prints one `interrupted:` line per run to stderr.
+pub fn kill_all() {
+    STOPPING.store(true, Ordering::SeqCst);
+    // The lock is kept: runner threads block in `Drop` instead of racing us.
+    let live = live();
+    if live.is_empty() {
+        eprintln!("interrupted: no QEMU was running");
+    }
+    for (&pid, label) in live.iter() {
+        kill_group(pid, Signal::Kill);
+        eprintln!("interrupted: {label} (QEMU pid {pid} killed)");
+    }
+    #[cfg(unix)]
+    {
+        let until = Instant::now() + Duration::from_millis(500);
+        let mut pending: Vec<u32> = live.keys().copied().collect();
+        while !pending.is_empty() && Instant::now() < until {
+            // SAFETY: waitpid on our own children; a runner thread that
+            // reaped one first makes it return ECHILD, which also ends it.
+            pending.retain(|&pid| unsafe {
+                libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), libc::WNOHANG) == 0
+            });
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    std::mem::forget(live);
+}

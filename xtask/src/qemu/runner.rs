@@ -1,0 +1,286 @@
+//! Runs one ELF in QEMU: spawn it directly (no shell, no cargo), stream the
+//! console, stop at the first verdict, end QEMU and reap it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use super::console;
+use super::deadline::{self, Sample};
+use super::process;
+use crate::boards::Board;
+
+/// Time QEMU gets to exit by itself once a verdict is known from the console
+/// (fault marker, diverging transcript), so the firmware's exit code is still
+/// reported when it follows promptly.
+pub const VERDICT_GRACE: Duration = Duration::from_millis(250);
+
+/// How QEMU ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// QEMU exited by itself with this status: the firmware's semihosting
+    /// SYS_EXIT_EXTENDED code (wrapped to 8 bits), or QEMU's own error.
+    Exited(i32),
+    /// QEMU died from a signal that the runner did not send.
+    Signalled(i32),
+    /// The deadline passed (see [`deadline`]); the runner ended QEMU.
+    TimedOut,
+    /// The console gave a verdict and QEMU did not exit within
+    /// [`VERDICT_GRACE`]; the runner ended it.
+    Stopped,
+}
+
+/// Everything one run produced.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// The guest's console lines (QEMU stdout), CRLF-normalised, without
+    /// QEMU's own lines.
+    pub console: Vec<String>,
+    /// QEMU's own lines (its stderr, and noise filtered from stdout).
+    pub qemu_messages: Vec<String>,
+    pub end: End,
+    /// Why the console watcher stopped the run early, if it did.
+    pub early_verdict: Option<String>,
+    /// The timeout the run was held to.
+    pub timeout: Duration,
+    /// Spawn to verdict, QEMU reaped.
+    pub wall: Duration,
+    /// Time QEMU spent runnable but waiting for a CPU (Linux schedstat;
+    /// zero elsewhere), by which the deadline was extended.
+    pub starved: Duration,
+}
+
+impl RunOutcome {
+    /// The exit code, if QEMU exited by itself.
+    pub fn exit_code(&self) -> Option<i32> {
+        match self.end {
+            End::Exited(code) => Some(code),
+            _ => None,
+        }
+    }
+
+    /// The first fault marker line on the console.
+    pub fn fault(&self) -> Option<&str> {
+        self.console
+            .iter()
+            .find(|l| console::is_fault(l))
+            .map(String::as_str)
+    }
+
+    /// The last `n` console lines (and QEMU messages after them).
+    pub fn tail(&self, n: usize) -> Vec<String> {
+        let mut lines: Vec<String> = self.console.iter().rev().take(n).rev().cloned().collect();
+        lines.extend(self.qemu_messages.iter().map(|m| format!("[qemu] {m}")));
+        lines
+    }
+}
+
+/// What to run and how to watch it.
+pub struct RunSpec<'a> {
+    pub board: &'a Board,
+    pub elf: &'a Path,
+    /// Extra QEMU arguments, after the board's and before `-kernel`.
+    pub extra_args: &'a [String],
+    pub timeout: Duration,
+    /// Called with each console line; `Some(reason)` is a verdict reached
+    /// early, after which QEMU gets [`VERDICT_GRACE`] to exit.
+    pub watch: &'a mut dyn FnMut(&str) -> Option<String>,
+    /// Print console lines to stdout (and QEMU's to stderr) as they arrive.
+    pub echo: bool,
+    /// Names the run in interrupt messages, e.g. `lm3s6965evb/sched`.
+    pub label: &'a str,
+}
+
+/// Runs `elf` on `board` with the default watch: a fault marker ends the run
+/// (after [`VERDICT_GRACE`] for the exit code). Use [`RunOutcome::exit_code`]
+/// and [`super::expect::Expectation::judge`] for the verdict.
+///
+/// Errors: the ELF does not exist, or QEMU cannot be started (not installed).
+pub fn run_elf(board: &Board, elf: &Path, timeout: Duration) -> Result<RunOutcome> {
+    let mut watch = |line: &str| console::is_fault(line).then(|| format!("fault: {line}"));
+    run(RunSpec {
+        board,
+        elf,
+        extra_args: &[],
+        timeout,
+        watch: &mut watch,
+        echo: false,
+        label: &elf.display().to_string(),
+    })
+}
+
+enum Event {
+    Out(Vec<u8>),
+    Err(Vec<u8>),
+    Closed,
+}
+
+/// Runs one spec; see [`RunSpec`].
+///
+/// Errors: the ELF does not exist, QEMU cannot be started, or an interrupt
+/// arrived before the spawn.
+pub fn run(spec: RunSpec<'_>) -> Result<RunOutcome> {
+    if !spec.elf.is_file() {
+        bail!("ELF missing: {} does not exist", spec.elf.display());
+    }
+    let mut cmd = Command::new(&spec.board.qemu);
+    cmd.args(&spec.board.args)
+        .args(spec.extra_args)
+        .arg("-kernel")
+        .arg(spec.elf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let start = Instant::now();
+    let mut qemu = process::spawn(&mut cmd, spec.label).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            anyhow::anyhow!(
+                "QEMU missing: `{}` not found on PATH (run `cargo xtask setup`)",
+                spec.board.qemu
+            )
+        } else {
+            anyhow::Error::new(e).context(format!("cannot start `{}`", spec.board.qemu))
+        }
+    })?;
+
+    let (tx, rx) = mpsc::channel();
+    let out = qemu.child.stdout.take().context("QEMU stdout")?;
+    let err = qemu.child.stderr.take().context("QEMU stderr")?;
+    pump(out, tx.clone(), Event::Out);
+    pump(err, tx, Event::Err);
+
+    let mut console_lines = Vec::new();
+    let mut qemu_messages = Vec::new();
+    let mut early: Option<(String, Instant)> = None;
+    let mut open_pipes = 2;
+    let mut last_sample = Sample::WallOnly;
+    let mut timed_out = false;
+    let mut stopped = false;
+    let mut handle =
+        |event: Event, early: &mut Option<(String, Instant)>, open: &mut i32| match event {
+            Event::Out(raw) => {
+                let line = console::normalise(&raw);
+                if console::is_qemu_noise(&line) {
+                    if spec.echo {
+                        eprintln!("{line}");
+                    }
+                    qemu_messages.push(line);
+                    return;
+                }
+                if spec.echo {
+                    let mut stdout = std::io::stdout().lock();
+                    let _ = writeln!(stdout, "{line}");
+                    let _ = stdout.flush();
+                }
+                if early.is_none()
+                    && let Some(reason) = (spec.watch)(&line)
+                {
+                    *early = Some((reason, Instant::now() + VERDICT_GRACE));
+                }
+                console_lines.push(line);
+            }
+            Event::Err(raw) => {
+                let line = console::normalise(&raw);
+                if spec.echo {
+                    eprintln!("{line}");
+                }
+                qemu_messages.push(line);
+            }
+            Event::Closed => *open -= 1,
+        };
+
+    while open_pipes > 0 {
+        let wall = start.elapsed();
+        let mut wait = spec.timeout.saturating_sub(wall);
+        if wait.is_zero() {
+            last_sample = deadline::sample(qemu.pid());
+            if deadline::expired(spec.timeout, wall, last_sample) {
+                timed_out = true;
+                break;
+            }
+            wait = deadline::next_check(spec.timeout, wall, last_sample);
+        }
+        if let Some((_, until)) = &early {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                stopped = true;
+                break;
+            }
+            wait = wait.min(left);
+        }
+        match rx.recv_timeout(wait) {
+            Ok(event) => handle(event, &mut early, &mut open_pipes),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+
+    // SIGTERM makes QEMU exit 0, so only a natural exit has a meaningful code.
+    let status = if timed_out || stopped {
+        qemu.terminate()
+    } else {
+        qemu.wait()
+    }
+    .context("waiting for QEMU")?;
+    let wall = start.elapsed();
+    // QEMU is gone; its pipes are closed. Collect what the readers still hold.
+    while let Ok(event) = rx.recv_timeout(Duration::from_millis(200)) {
+        handle(event, &mut early, &mut open_pipes);
+        if open_pipes == 0 {
+            break;
+        }
+    }
+    let end = if timed_out {
+        End::TimedOut
+    } else if stopped {
+        End::Stopped
+    } else {
+        match status.code() {
+            Some(code) => End::Exited(code),
+            None => End::Signalled(signal_of(&status)),
+        }
+    };
+    Ok(RunOutcome {
+        console: console_lines,
+        qemu_messages,
+        end,
+        early_verdict: early.map(|(r, _)| r),
+        timeout: spec.timeout,
+        wall,
+        starved: deadline::starved(last_sample),
+    })
+}
+
+/// Forwards `reader`'s lines as events, then [`Event::Closed`] at EOF.
+fn pump<R: Read + Send + 'static>(reader: R, tx: mpsc::Sender<Event>, wrap: fn(Vec<u8>) -> Event) {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(reader);
+        loop {
+            let mut line = Vec::new();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if tx.send(wrap(line)).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = tx.send(Event::Closed);
+    });
+}
+
+#[cfg(unix)]
+fn signal_of(status: &std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal().unwrap_or(0)
+}
+
+#[cfg(not(unix))]
+fn signal_of(_status: &std::process::ExitStatus) -> i32 {
+    0
+}
