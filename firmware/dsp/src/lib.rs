@@ -194,15 +194,5 @@ pub fn digest(samples: &[i16]) -> u32 {
     h.finish()
 }
 
-/// `value` as eight lowercase hex digits, for consoles without `core::fmt`.
-pub fn hex_u32(value: u32) -> [u8; 8] {
-    let mut out = [0u8; 8];
-    for (i, d) in out.iter_mut().enumerate() {
-        let nibble = (value >> (28 - 4 * i)) & 0xF;
-        *d = b"0123456789abcdef"[nibble as usize];
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests;

@@ -149,12 +149,6 @@ fn fnv1a_reference_vectors() {
     );
 }
 
-#[test]
-fn hex_digits() {
-    assert_eq!(&hex_u32(0x0123_abcd), b"0123abcd");
-    assert_eq!(&hex_u32(u32::MAX), b"ffffffff");
-}
-
 fn firmware_output(spec: &Spec) -> (Vec<i16>, Vec<i16>, Vec<i16>) {
     let mut taps = vec![0; spec.taps];
     let mut input = vec![0; spec.len()];
