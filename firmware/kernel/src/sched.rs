@@ -102,7 +102,33 @@ fn level(prio: impl Into<usize>) -> usize {
 }
 
 const _: () = assert!(MAX_TASKS.is_power_of_two() && PRIORITIES.is_power_of_two());
-const _: () = assert!(MAX_TASKS < NIL as usize && PRIORITIES <= 32);
+const _: () = assert!(MAX_TASKS < NIL as usize && PRIORITIES <= 8);
+
+/// Index of the highest set bit of a non-zero `mask` below 2^8: CLZ where
+/// the CPU has it (Cortex-M3, and the host).
+#[cfg(not(target_arch = "riscv32"))]
+#[inline(always)]
+fn highest_bit(mask: u32) -> usize {
+    (31 - mask.leading_zeros()) as usize
+}
+
+/// Index of the highest set bit of a non-zero `mask` below 2^8, by nibble
+/// lookup: RV32IMAC has no count-leading-zeros instruction, and the
+/// compiler's generic expansion is several times longer.
+#[cfg_attr(not(target_arch = "riscv32"), allow(dead_code))]
+#[inline(always)]
+fn highest_bit_by_table(mask: u32) -> usize {
+    const TOP: [u8; 16] = [0, 0, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3];
+    let hi = (mask >> 4) & 0xF;
+    if hi != 0 {
+        4 + usize::from(TOP[hi as usize])
+    } else {
+        usize::from(TOP[(mask & 0xF) as usize])
+    }
+}
+
+#[cfg(target_arch = "riscv32")]
+use highest_bit_by_table as highest_bit;
 
 /// `true` once `now` has reached `deadline`, with wrap-around: deadlines up
 /// to 2^31 - 1 ticks ahead are in the future.
@@ -495,7 +521,7 @@ impl Scheduler {
     }
 
     fn pop_highest(&mut self) -> TaskId {
-        let p = (31 - self.ready_mask.leading_zeros()) as usize;
+        let p = highest_bit(self.ready_mask);
         let id = self.head[level(p)];
         let next = self.tasks[slot(usize::from(id))].next;
         self.head[level(p)] = next;
@@ -938,6 +964,15 @@ mod tests {
         assert_eq!(k.task(1).state, State::Ready);
         assert_eq!(k.queue_try_send(&mut q, 14, r), Ok(false));
         assert_eq!(k.queue_try_send(&mut q, 15, r), Err(15));
+    }
+
+    #[test]
+    fn highest_bit_of_every_mask() {
+        for mask in 1u32..256 {
+            let expected = (31 - mask.leading_zeros()) as usize;
+            assert_eq!(highest_bit(mask), expected, "{mask:#x}");
+            assert_eq!(highest_bit_by_table(mask), expected, "{mask:#x}");
+        }
     }
 
     #[test]

@@ -20,10 +20,11 @@ pub fn paint(stack: &mut [u32]) {
     }
 }
 
-/// Whether the stack `[lo, lo + 4 * words)` is intact: `sp` lies above the
-/// guard and every guard word still holds [`GUARD`].
-pub fn intact(guard: &[u32], lo: usize, sp: usize) -> bool {
-    sp >= lo + 4 * GUARD_WORDS && guard.iter().all(|&w| w == GUARD)
+/// Whether the stack based at `lo` is intact: `sp` lies above the guard and
+/// every guard word (`guard(i)` reads word `i`) still holds [`GUARD`].
+#[inline(always)]
+pub fn intact(lo: usize, sp: usize, mut guard: impl FnMut(usize) -> u32) -> bool {
+    sp >= lo + 4 * GUARD_WORDS && (0..GUARD_WORDS).all(|i| guard(i) == GUARD)
 }
 
 /// Bytes of a stack ever used, given its words from the lowest address up:
@@ -44,7 +45,7 @@ mod tests {
         let mut s = [0u32; 32];
         paint(&mut s);
         let lo = 0x1000;
-        assert!(intact(&s[..GUARD_WORDS], lo, lo + 4 * 32));
+        assert!(intact(lo, lo + 4 * 32, |i| s[i]));
         assert_eq!(used_bytes(s.iter().copied()), 0);
     }
 
@@ -62,8 +63,8 @@ mod tests {
         let mut s = [0u32; 16];
         paint(&mut s);
         let lo = 0x2000;
-        assert!(!intact(&s[..GUARD_WORDS], lo, lo + 4 * GUARD_WORDS - 4));
+        assert!(!intact(lo, lo + 4 * GUARD_WORDS - 4, |i| s[i]));
         s[GUARD_WORDS - 1] = 0;
-        assert!(!intact(&s[..GUARD_WORDS], lo, lo + 64));
+        assert!(!intact(lo, lo + 64, |i| s[i]));
     }
 }

@@ -32,6 +32,30 @@ const SYST_ON: u32 = 0b111;
 /// frame r0-r3, r12, lr, pc, xPSR.
 pub const FRAME_WORDS: usize = 16;
 
+/// Instructions executed so far, for benchmarks. The Cortex-M3 has no
+/// instruction counter and QEMU does not model the DWT cycle counter, so
+/// this is derived from virtual time: SysTick periods elapsed plus the
+/// counts into the current one, at `timer_hz`, in nanoseconds. Under QEMU
+/// `-icount shift=0` one instruction takes exactly one virtual nanosecond.
+/// Resolution: one SysTick count (83 instructions at 12 MHz).
+pub fn instructions(ticks: u32) -> u64 {
+    let hz = u64::from(super::timer_hz());
+    let period = hz / u64::from(TICK_HZ);
+    let (cvr, pending) = critical(|| {
+        // SAFETY: reads SysTick's counter and the pending bit (ICSR
+        // PENDSTSET, bit 26) of a tick not yet handled.
+        unsafe {
+            (
+                read_volatile(SYST_CVR),
+                read_volatile(ICSR) & (1 << 26) != 0,
+            )
+        }
+    });
+    let periods = u64::from(ticks) + u64::from(pending);
+    let counts = periods * period + (period - 1 - u64::from(cvr));
+    counts * 1_000_000_000 / hz
+}
+
 /// A first context frame that "returns" into `entry` in Thumb state.
 pub fn first_frame(entry: fn() -> !) -> [u32; FRAME_WORDS] {
     let mut f = [0u32; FRAME_WORDS];

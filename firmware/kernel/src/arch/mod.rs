@@ -17,8 +17,6 @@ pub use riscv32::*;
 
 use core::cell::UnsafeCell;
 
-use crate::config::GUARD_WORDS;
-
 unsafe extern "Rust" {
     /// Writes bytes to the board's console UART, blocking until they are
     /// queued. Defined by the board crate.
@@ -129,15 +127,14 @@ impl StackRegion {
 
 /// Whether the stack at `lo` of a switched-out task whose saved stack
 /// pointer is `sp` is intact (see `stack::intact`).
+#[inline(always)]
 pub fn stack_intact(lo: usize, sp: usize) -> bool {
-    let mut guard = [0u32; GUARD_WORDS];
-    for (i, w) in guard.iter_mut().enumerate() {
+    crate::stack::intact(lo, sp, |i| {
         // SAFETY: `lo` is the base of a task stack of more than GUARD_WORDS
         // words (checked by `start`), which its task is not running to
         // write right now.
-        *w = unsafe { core::ptr::read_volatile((lo as *const u32).add(i)) };
-    }
-    crate::stack::intact(&guard, lo, sp)
+        unsafe { core::ptr::read_volatile((lo as *const u32).add(i)) }
+    })
 }
 
 /// Bytes ever used of the task stack at `lo` of `words` words.

@@ -4,8 +4,9 @@
 //!
 //! Every trap enters `trap_entry` (mtvec direct mode). It saves the integer
 //! context (ra, t0-t6, s0-s11, a0-a7; gp and tp are global) and mepc on
-//! the interrupted task's stack, then calls the kernel on the dedicated
-//! trap stack at the top of RAM. The kernel returns the stack pointer to
+//! the interrupted task's stack (only s0-s11 and mepc for an `ecall`, see
+//! there), then calls the kernel on the dedicated trap stack at the top of
+//! RAM. The kernel returns the stack pointer to
 //! resume, which is the same task or, after a switch, another one. A task
 //! asks for a switch with `ecall`; a switch wanted inside a trap (a tick
 //! hook giving a semaphore) is deferred to the end of that trap.
@@ -21,18 +22,39 @@ use crate::rt;
 const MTIMECMP: *mut u32 = 0x0200_4000 as *mut u32;
 const MTIME: *const u32 = 0x0200_BFF8 as *const u32;
 
-/// mcause values: machine timer interrupt, environment call from M-mode.
+/// mcause of the machine timer interrupt.
 const CAUSE_MTIMER: usize = 0x8000_0007;
-const CAUSE_ECALL_M: usize = 11;
 /// mie.MTIE and mstatus.MIE.
 const MTIE: usize = 1 << 7;
 
-/// Words of a saved context: mepc, ra, t0-t2, s0-s1, a0-a7, s2-s11, t3-t6,
-/// padded to 32 so the stack pointer stays 16-byte aligned (ILP32 ABI).
+/// Words of a saved context (see `trap_entry`), 32 so that the stack
+/// pointer stays 16-byte aligned (ILP32 ABI).
 pub const FRAME_WORDS: usize = 32;
 
 static IN_TRAP: AtomicBool = AtomicBool::new(false);
 static SWITCH_PENDING: AtomicBool = AtomicBool::new(false);
+
+/// Instructions retired so far: the `minstret` counter (privileged spec
+/// 3.1.11), which QEMU counts exactly under `-icount`. `_ticks` is unused
+/// here (the Cortex-M3 port derives its count from the tick).
+pub fn instructions(_ticks: u32) -> u64 {
+    loop {
+        let (hi, lo, hi2): (u32, u32, u32);
+        // SAFETY: reads the machine instruction counter only.
+        unsafe {
+            asm!(
+                "csrr {0}, minstreth",
+                "csrr {1}, minstret",
+                "csrr {2}, minstreth",
+                out(reg) hi, out(reg) lo, out(reg) hi2,
+                options(nomem, nostack),
+            )
+        };
+        if hi == hi2 {
+            return (u64::from(hi) << 32) | u64::from(lo);
+        }
+    }
+}
 
 /// A first context frame whose mepc is `entry`.
 pub fn first_frame(entry: fn() -> !) -> [u32; FRAME_WORDS] {
@@ -62,8 +84,10 @@ pub fn request_switch() {
     if IN_TRAP.load(Ordering::Relaxed) {
         SWITCH_PENDING.store(true, Ordering::Relaxed);
     } else {
-        // SAFETY: the trap handler saves and restores the full context.
-        unsafe { asm!("ecall", options(nostack)) };
+        // SAFETY: the trap handler keeps the callee-saved registers and
+        // resumes after the ecall; the caller-saved ones are declared
+        // clobbered, so the handler need not save them.
+        unsafe { asm!("ecall", clobber_abi("C"), options(nostack)) };
     }
 }
 
@@ -162,112 +186,158 @@ pub fn start_first(top: usize, entry: fn() -> !) -> ! {
 }
 
 // The trap vector `trap_entry` (mtvec, direct mode, so 4-byte aligned).
-// After the kernel's `trap` returns the stack pointer to resume, it restores
-// that context and sets mstatus.MPIE so that `mret` re-enables interrupts.
+//
+// Frame (32 words on the interrupted task's stack): 0 mepc, 1 ra, 2-4
+// t0-t2, 5-6 s0-s1, 7-14 a0-a7, 15-24 s2-s11, 25-28 t3-t6, 29 kind.
+// An interrupt saves every register (kind 0). An `ecall` comes only from
+// `request_switch`, whose asm declares every caller-saved register
+// clobbered, so it saves just s0-s11 and the return point (kind 1): the
+// switch path stays short. Faults save nothing and never return.
+//
+// After the kernel returns the stack pointer to resume, the restore path
+// sets mstatus.MPIE so that `mret` re-enables interrupts.
 global_asm!(
-        ".section .text.trap_entry, \"ax\"",
-        ".balign 4",
-        ".global trap_entry",
-        "trap_entry:",
-        "addi sp, sp, -128",
-        "sw ra, 4(sp)",
-        "sw t0, 8(sp)",
-        "sw t1, 12(sp)",
-        "sw t2, 16(sp)",
-        "sw s0, 20(sp)",
-        "sw s1, 24(sp)",
-        "sw a0, 28(sp)",
-        "sw a1, 32(sp)",
-        "sw a2, 36(sp)",
-        "sw a3, 40(sp)",
-        "sw a4, 44(sp)",
-        "sw a5, 48(sp)",
-        "sw a6, 52(sp)",
-        "sw a7, 56(sp)",
-        "sw s2, 60(sp)",
-        "sw s3, 64(sp)",
-        "sw s4, 68(sp)",
-        "sw s5, 72(sp)",
-        "sw s6, 76(sp)",
-        "sw s7, 80(sp)",
-        "sw s8, 84(sp)",
-        "sw s9, 88(sp)",
-        "sw s10, 92(sp)",
-        "sw s11, 96(sp)",
-        "sw t3, 100(sp)",
-        "sw t4, 104(sp)",
-        "sw t5, 108(sp)",
-        "sw t6, 112(sp)",
-        "csrr t0, mepc",
-        "sw t0, 0(sp)",
-        "mv a0, sp",
-        "csrr a1, mcause",
-        "la sp, _stack_start",
-        "call {trap}",
-        "mv sp, a0",
-        "lw t0, 0(sp)",
-        "csrw mepc, t0",
-        "li t0, 0x80",
-        "csrs mstatus, t0",
-        "lw ra, 4(sp)",
-        "lw t0, 8(sp)",
-        "lw t1, 12(sp)",
-        "lw t2, 16(sp)",
-        "lw s0, 20(sp)",
-        "lw s1, 24(sp)",
-        "lw a0, 28(sp)",
-        "lw a1, 32(sp)",
-        "lw a2, 36(sp)",
-        "lw a3, 40(sp)",
-        "lw a4, 44(sp)",
-        "lw a5, 48(sp)",
-        "lw a6, 52(sp)",
-        "lw a7, 56(sp)",
-        "lw s2, 60(sp)",
-        "lw s3, 64(sp)",
-        "lw s4, 68(sp)",
-        "lw s5, 72(sp)",
-        "lw s6, 76(sp)",
-        "lw s7, 80(sp)",
-        "lw s8, 84(sp)",
-        "lw s9, 88(sp)",
-        "lw s10, 92(sp)",
-        "lw s11, 96(sp)",
-        "lw t3, 100(sp)",
-        "lw t4, 104(sp)",
-        "lw t5, 108(sp)",
-        "lw t6, 112(sp)",
-        "addi sp, sp, 128",
-        "mret",
-        trap = sym trap,
+    ".section .text.trap_entry, \"ax\"",
+    ".balign 4",
+    ".global trap_entry",
+    "trap_entry:",
+    "addi sp, sp, -128",
+    "sw t0, 8(sp)",
+    "csrr t0, mcause",
+    "bltz t0, 1f",
+    "addi t0, t0, -11",
+    "bnez t0, 3f",
+    // ecall from M-mode: resume after the 4-byte ecall.
+    "csrr t0, mepc",
+    "addi t0, t0, 4",
+    "sw t0, 0(sp)",
+    "sw s0, 20(sp)",
+    "sw s1, 24(sp)",
+    "sw s2, 60(sp)",
+    "sw s3, 64(sp)",
+    "sw s4, 68(sp)",
+    "sw s5, 72(sp)",
+    "sw s6, 76(sp)",
+    "sw s7, 80(sp)",
+    "sw s8, 84(sp)",
+    "sw s9, 88(sp)",
+    "sw s10, 92(sp)",
+    "sw s11, 96(sp)",
+    "li t0, 1",
+    "sw t0, 116(sp)",
+    "mv a0, sp",
+    "la sp, _stack_start",
+    "call {switch}",
+    "j 2f",
+    // Interrupt: save everything.
+    "1:",
+    "sw ra, 4(sp)",
+    "sw t1, 12(sp)",
+    "sw t2, 16(sp)",
+    "sw s0, 20(sp)",
+    "sw s1, 24(sp)",
+    "sw a0, 28(sp)",
+    "sw a1, 32(sp)",
+    "sw a2, 36(sp)",
+    "sw a3, 40(sp)",
+    "sw a4, 44(sp)",
+    "sw a5, 48(sp)",
+    "sw a6, 52(sp)",
+    "sw a7, 56(sp)",
+    "sw s2, 60(sp)",
+    "sw s3, 64(sp)",
+    "sw s4, 68(sp)",
+    "sw s5, 72(sp)",
+    "sw s6, 76(sp)",
+    "sw s7, 80(sp)",
+    "sw s8, 84(sp)",
+    "sw s9, 88(sp)",
+    "sw s10, 92(sp)",
+    "sw s11, 96(sp)",
+    "sw t3, 100(sp)",
+    "sw t4, 104(sp)",
+    "sw t5, 108(sp)",
+    "sw t6, 112(sp)",
+    "sw zero, 116(sp)",
+    "csrr t0, mepc",
+    "sw t0, 0(sp)",
+    "mv a0, sp",
+    "csrr a1, mcause",
+    "la sp, _stack_start",
+    "call {interrupt}",
+    // Resume the context at a0.
+    "2:",
+    "mv sp, a0",
+    "lw t0, 0(sp)",
+    "csrw mepc, t0",
+    "li t0, 0x80",
+    "csrs mstatus, t0",
+    "lw s0, 20(sp)",
+    "lw s1, 24(sp)",
+    "lw s2, 60(sp)",
+    "lw s3, 64(sp)",
+    "lw s4, 68(sp)",
+    "lw s5, 72(sp)",
+    "lw s6, 76(sp)",
+    "lw s7, 80(sp)",
+    "lw s8, 84(sp)",
+    "lw s9, 88(sp)",
+    "lw s10, 92(sp)",
+    "lw s11, 96(sp)",
+    "lw t0, 116(sp)",
+    "bnez t0, 4f",
+    "lw ra, 4(sp)",
+    "lw t0, 8(sp)",
+    "lw t1, 12(sp)",
+    "lw t2, 16(sp)",
+    "lw a0, 28(sp)",
+    "lw a1, 32(sp)",
+    "lw a2, 36(sp)",
+    "lw a3, 40(sp)",
+    "lw a4, 44(sp)",
+    "lw a5, 48(sp)",
+    "lw a6, 52(sp)",
+    "lw a7, 56(sp)",
+    "lw t3, 100(sp)",
+    "lw t4, 104(sp)",
+    "lw t5, 108(sp)",
+    "lw t6, 112(sp)",
+    "4:",
+    "addi sp, sp, 128",
+    "mret",
+    // Fault: report it on the trap stack; never returns.
+    "3:",
+    "csrr a0, mepc",
+    "csrr a1, mcause",
+    "la sp, _stack_start",
+    "call {fault}",
+    switch = sym rt::switch_context,
+    interrupt = sym interrupt,
+    fault = sym fault,
 );
 
-/// Handles one trap whose context was saved at `sp`; returns the stack
+/// Handles an interrupt whose context was saved at `sp`; returns the stack
 /// pointer of the context to resume.
-extern "C" fn trap(sp: usize, mcause: usize) -> usize {
-    let frame = sp as *mut u32;
-    match mcause {
-        CAUSE_MTIMER => {
-            set_mtimecmp(mtimecmp() + timer_period());
-            IN_TRAP.store(true, Ordering::Relaxed);
-            let due = rt::on_tick();
-            IN_TRAP.store(false, Ordering::Relaxed);
-            if due | SWITCH_PENDING.swap(false, Ordering::Relaxed) {
-                rt::switch_context(sp)
-            } else {
-                sp
-            }
-        }
-        CAUSE_ECALL_M => {
-            // SAFETY: `frame` is the context trap_entry just saved; resume
-            // after the 4-byte ecall.
-            unsafe { write_volatile(frame, read_volatile(frame) + 4) };
-            rt::switch_context(sp)
-        }
-        _ => {
-            // SAFETY: the saved mepc heads the frame trap_entry just built.
-            let pc = unsafe { read_volatile(frame) };
-            rt::fault("exception, mcause=", pc, mcause as u32)
-        }
+extern "C" fn interrupt(sp: usize, mcause: usize) -> usize {
+    if mcause != CAUSE_MTIMER {
+        rt::fault("unexpected interrupt, mcause=", 0, mcause as u32);
     }
+    set_mtimecmp(mtimecmp() + timer_period());
+    IN_TRAP.store(true, Ordering::Relaxed);
+    let due = rt::on_tick();
+    IN_TRAP.store(false, Ordering::Relaxed);
+    // Plain load and store: one hart, interrupts off (a swap would cost
+    // a sub-word atomic sequence).
+    let pending = SWITCH_PENDING.load(Ordering::Relaxed);
+    SWITCH_PENDING.store(false, Ordering::Relaxed);
+    if due || pending {
+        rt::switch_context(sp)
+    } else {
+        sp
+    }
+}
+
+/// Reports a synchronous exception other than `ecall`.
+extern "C" fn fault(mepc: usize, mcause: usize) -> ! {
+    rt::fault("exception, mcause=", mepc as u32, mcause as u32)
 }
