@@ -15,4 +15,4 @@ pub const PRIORITIES: usize = 8;
 pub const SLICE_TICKS: u8 = 2;
 
 /// Guard words at the low end of every task stack, checked on each switch.
-pub const GUARD_WORDS: usize = 4;
+pub const GUARD_WORDS: usize = 2;

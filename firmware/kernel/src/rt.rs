@@ -84,7 +84,7 @@ fn idle() -> ! {
 /// returns the saved stack pointer of the task to resume. Called by the
 /// arch port's switch handler with the outgoing context already pushed.
 pub(crate) extern "C" fn switch_context(sp: usize) -> usize {
-    KERNEL.with(|k| {
+    KERNEL.with_in_handler(|k| {
         k.save_sp(sp);
         let t = k.task(k.current());
         if !arch::stack_intact(t.stack_lo, sp) {

@@ -80,6 +80,14 @@ pub fn critical<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// Critical section for the switch handler: PendSV can be preempted by
+/// device interrupts of higher priority, which may call the kernel, so
+/// mask them as `critical` does.
+#[inline(always)]
+pub fn handler_critical<R>(f: impl FnOnce() -> R) -> R {
+    critical(f)
+}
+
 /// Pends PendSV: the switch happens as soon as no handler runs and
 /// interrupts are unmasked.
 #[inline(always)]

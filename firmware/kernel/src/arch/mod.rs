@@ -65,6 +65,15 @@ impl<T> Shared<T> {
         // other entry point is this method (see the `Sync` impl).
         critical(|| f(unsafe { &mut *self.0.get() }))
     }
+
+    /// As [`Self::with`], from the switch handler (PendSV, or the RISC-V
+    /// trap), where the port masks only what it must (see
+    /// `handler_critical`).
+    pub fn with_in_handler<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        // SAFETY: as for `with`: `handler_critical` keeps every other
+        // context that could reach the contents from running.
+        handler_critical(|| f(unsafe { &mut *self.0.get() }))
+    }
 }
 
 /// A task stack of `N` 32-bit words, 8-byte aligned as both ABIs require

@@ -78,6 +78,13 @@ pub fn critical<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// Critical section for the switch handler: traps run with mstatus.MIE
+/// clear and never nest, so there is nothing to mask.
+#[inline(always)]
+pub fn handler_critical<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
 /// Switches now from a task (`ecall`), or at the end of the current trap.
 #[inline(always)]
 pub fn request_switch() {
@@ -191,7 +198,8 @@ pub fn start_first(top: usize, entry: fn() -> !) -> ! {
 // t0-t2, 5-6 s0-s1, 7-14 a0-a7, 15-24 s2-s11, 25-28 t3-t6, 29 kind.
 // An interrupt saves every register (kind 0). An `ecall` comes only from
 // `request_switch`, whose asm declares every caller-saved register
-// clobbered, so it saves just s0-s11 and the return point (kind 1): the
+// clobbered, so it saves just s0-s11 and the return point (kind: the
+// non-zero stack pointer), and falls straight into the restore path: the
 // switch path stays short. Faults save nothing and never return.
 //
 // After the kernel returns the stack pointer to resume, the restore path
@@ -223,48 +231,10 @@ global_asm!(
     "sw s9, 88(sp)",
     "sw s10, 92(sp)",
     "sw s11, 96(sp)",
-    "li t0, 1",
-    "sw t0, 116(sp)",
+    "sw sp, 116(sp)", // kind: non-zero, short frame
     "mv a0, sp",
     "la sp, _stack_start",
     "call {switch}",
-    "j 2f",
-    // Interrupt: save everything.
-    "1:",
-    "sw ra, 4(sp)",
-    "sw t1, 12(sp)",
-    "sw t2, 16(sp)",
-    "sw s0, 20(sp)",
-    "sw s1, 24(sp)",
-    "sw a0, 28(sp)",
-    "sw a1, 32(sp)",
-    "sw a2, 36(sp)",
-    "sw a3, 40(sp)",
-    "sw a4, 44(sp)",
-    "sw a5, 48(sp)",
-    "sw a6, 52(sp)",
-    "sw a7, 56(sp)",
-    "sw s2, 60(sp)",
-    "sw s3, 64(sp)",
-    "sw s4, 68(sp)",
-    "sw s5, 72(sp)",
-    "sw s6, 76(sp)",
-    "sw s7, 80(sp)",
-    "sw s8, 84(sp)",
-    "sw s9, 88(sp)",
-    "sw s10, 92(sp)",
-    "sw s11, 96(sp)",
-    "sw t3, 100(sp)",
-    "sw t4, 104(sp)",
-    "sw t5, 108(sp)",
-    "sw t6, 112(sp)",
-    "sw zero, 116(sp)",
-    "csrr t0, mepc",
-    "sw t0, 0(sp)",
-    "mv a0, sp",
-    "csrr a1, mcause",
-    "la sp, _stack_start",
-    "call {interrupt}",
     // Resume the context at a0.
     "2:",
     "mv sp, a0",
@@ -305,6 +275,43 @@ global_asm!(
     "4:",
     "addi sp, sp, 128",
     "mret",
+    // Interrupt: save everything.
+    "1:",
+    "sw ra, 4(sp)",
+    "sw t1, 12(sp)",
+    "sw t2, 16(sp)",
+    "sw s0, 20(sp)",
+    "sw s1, 24(sp)",
+    "sw a0, 28(sp)",
+    "sw a1, 32(sp)",
+    "sw a2, 36(sp)",
+    "sw a3, 40(sp)",
+    "sw a4, 44(sp)",
+    "sw a5, 48(sp)",
+    "sw a6, 52(sp)",
+    "sw a7, 56(sp)",
+    "sw s2, 60(sp)",
+    "sw s3, 64(sp)",
+    "sw s4, 68(sp)",
+    "sw s5, 72(sp)",
+    "sw s6, 76(sp)",
+    "sw s7, 80(sp)",
+    "sw s8, 84(sp)",
+    "sw s9, 88(sp)",
+    "sw s10, 92(sp)",
+    "sw s11, 96(sp)",
+    "sw t3, 100(sp)",
+    "sw t4, 104(sp)",
+    "sw t5, 108(sp)",
+    "sw t6, 112(sp)",
+    "sw zero, 116(sp)", // kind: full frame
+    "csrr t0, mepc",
+    "sw t0, 0(sp)",
+    "mv a0, sp",
+    "csrr a1, mcause",
+    "la sp, _stack_start",
+    "call {interrupt}",
+    "j 2b",
     // Fault: report it on the trap stack; never returns.
     "3:",
     "csrr a0, mepc",
