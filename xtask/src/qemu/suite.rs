@@ -71,7 +71,7 @@ pub fn run(ws: &Workspace, boards: &Boards, args: &Args) -> Result<()> {
         .clone()
         .unwrap_or_else(|| ws.qemu_dir().join("tests.toml"));
     let manifest = Manifest::load(&manifest_path, boards)?;
-    let last_report = ws.reports_dir().join("qemu.json");
+    let last_report = last_report_path(ws, args.manifest.as_deref());
     let cases = select(&manifest, boards, args, &last_report)?;
     if args.list {
         for c in &cases {
@@ -112,7 +112,30 @@ pub fn run(ws: &Workspace, boards: &Boards, args: &Args) -> Result<()> {
     });
     let (results, duration, env) = env;
     let env = env.unwrap_or_default();
-    finish(ws, args, results, duration, env, &last_report)
+    finish(args, results, duration, env, &last_report)
+}
+
+/// `<target_dir>/reports/qemu.json` for `qemu/tests.toml`; another manifest
+/// gets its own file (`qemu-<stem>-<hash of its path>.json`) so that
+/// `--only-failed` never mixes the tests of two manifests.
+fn last_report_path(ws: &Workspace, manifest: Option<&Path>) -> PathBuf {
+    let Some(path) = manifest else {
+        return ws.reports_dir().join("qemu.json");
+    };
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    // FNV-1a: stable across toolchains, unlike `DefaultHasher`.
+    let hash = path
+        .to_string_lossy()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    ws.reports_dir()
+        .join(format!("qemu-{stem}-{:08x}.json", hash as u32))
 }
 
 fn select<'a>(
@@ -350,7 +373,6 @@ fn shell_word(s: &str) -> String {
 }
 
 fn finish(
-    ws: &Workspace,
     args: &Args,
     results: Vec<CaseResult>,
     duration: Duration,
@@ -410,7 +432,6 @@ fn finish(
         report::write_junit(path, &report.tests, duration)?;
         println!("JUnit report: {}", path.display());
     }
-    let _ = ws;
     let bad = summary.failed + summary.error;
     if bad > 0 {
         bail!("{} of {} tests failed or errored", bad, summary.total);

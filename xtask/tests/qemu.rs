@@ -1,0 +1,699 @@
+//! `cargo xtask qemu` on real QEMU with the workspace's own fixtures
+//! (`fw-fixtures`: pass, exit3, panic, fault, hang, noisy) and test images.
+//! Each test prints "skipped: …" and returns when QEMU is not installed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const ARM: &str = "thumbv7m-none-eabi";
+const RISCV: &str = "riscv32imac-unknown-none-elf";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn xtask() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.current_dir(root());
+    cmd
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// `None` (after printing why) when a QEMU binary is missing.
+fn qemu_or_skip() -> Option<()> {
+    for qemu in ["qemu-system-arm", "qemu-system-riscv32"] {
+        let found = Command::new(qemu)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            eprintln!("skipped: {qemu} not installed");
+            return None;
+        }
+    }
+    Some(())
+}
+
+/// Release ELFs by (target triple, bin name), built once through
+/// `cargo xtask build`.
+fn elfs() -> &'static BTreeMap<(String, String), PathBuf> {
+    static ELFS: OnceLock<BTreeMap<(String, String), PathBuf>> = OnceLock::new();
+    ELFS.get_or_init(|| {
+        let o = xtask()
+            .args(["build", "--target", "all", "--profile", "release"])
+            .output()
+            .expect("run xtask build");
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "xtask build failed:\n{err}");
+        out.lines()
+            .map(PathBuf::from)
+            .map(|p| {
+                let triple = p
+                    .components()
+                    .rev()
+                    .nth(2)
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                ((triple, name), p)
+            })
+            .collect()
+    })
+}
+
+fn elf(target: &str, name: &str) -> PathBuf {
+    elfs()
+        .get(&(target.to_owned(), name.to_owned()))
+        .unwrap_or_else(|| panic!("no {name} ELF for {target}; built: {:?}", elfs().keys()))
+        .clone()
+}
+
+/// A scratch directory, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "xtask-qemu-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Pids of live (non-zombie) processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        if String::from_utf8_lossy(&cmdline).contains(needle) && pid != std::process::id() {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+fn assert_no_qemu_with(needle: &str) {
+    // Reaping can trail the exit of xtask by a moment.
+    let until = Instant::now() + Duration::from_secs(2);
+    loop {
+        let left = processes_mentioning(needle);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "QEMU processes left running {needle}: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn run_elf(target: &str, elf: &Path, extra: &[&str]) -> (Output, String, String) {
+    let alias = if target == ARM { "arm" } else { "riscv" };
+    let o = xtask()
+        .args(["qemu", "--target", alias, "--elf"])
+        .arg(elf)
+        .args(extra)
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    (o, out, err)
+}
+
+#[test]
+fn elf_runner_verdicts_on_both_boards() {
+    let Some(()) = qemu_or_skip() else { return };
+    for target in [ARM, RISCV] {
+        let (o, out, _) = run_elf(target, &elf(target, "pass"), &["--timeout", "10"]);
+        assert!(o.status.success(), "pass on {target}:\n{out}");
+        assert!(
+            out.contains("PASS pass") && out.contains("verdict: passed"),
+            "{out}"
+        );
+
+        for (name, needle) in [
+            ("exit3", "exit code 3"),
+            ("panic", "fault: *** PANIC"),
+            ("fault", "fault: *** FAULT"),
+        ] {
+            let (o, out, err) = run_elf(target, &elf(target, name), &["--timeout", "10"]);
+            assert!(!o.status.success(), "{name} on {target} passed:\n{out}");
+            let verdict = out.lines().last().unwrap_or("");
+            assert!(
+                verdict.starts_with("verdict: failed") && verdict.contains(needle),
+                "{name} on {target}: {verdict}\n{err}"
+            );
+        }
+        // A fault reports the firmware's exit code, not just the marker.
+        let (_, out, _) = run_elf(target, &elf(target, "panic"), &[]);
+        assert!(out.contains("(exit code 101)"), "{out}");
+        let (_, out, _) = run_elf(target, &elf(target, "fault"), &[]);
+        assert!(out.contains("(exit code 102)"), "{out}");
+    }
+}
+
+#[test]
+fn elf_runner_accepts_cargo_runner_arguments_and_detects_the_board() {
+    let Some(()) = qemu_or_skip() else { return };
+    // As cargo calls it: `… --elf <path> <args>`; no --target: from e_machine.
+    let o = xtask()
+        .args(["qemu", "--elf"])
+        .arg(elf(RISCV, "pass"))
+        .arg("ignored-arg")
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(
+        out.contains("passed on sifive_e") && err.contains("ignoring arguments"),
+        "{out}{err}"
+    );
+}
+
+/// Parses `QEMU ended at the deadline: …, {wall}s wall, of which {starved}s
+/// waiting for a CPU`.
+fn deadline_figures(out: &str) -> (f64, f64) {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("QEMU ended at the deadline"))
+        .unwrap_or_else(|| panic!("no deadline line in:\n{out}"));
+    let num_before = |tag: &str| -> f64 {
+        let head = &line[..line.find(tag).unwrap()];
+        let word = head.trim_end().rsplit(' ').next().unwrap();
+        word.trim_end_matches('s').parse().unwrap()
+    };
+    (num_before("s wall"), num_before("s waiting"))
+}
+
+#[test]
+fn hang_times_out_within_deadline_and_leaves_no_qemu() {
+    let Some(()) = qemu_or_skip() else { return };
+    let scratch = Scratch::new("hang");
+    for target in [ARM, RISCV] {
+        // A private copy, so the /proc check sees only this run's QEMU.
+        let copy = scratch.0.join(format!("hang-{target}.elf"));
+        std::fs::copy(elf(target, "hang"), &copy).unwrap();
+        let started = Instant::now();
+        let (o, out, _) = run_elf(target, &copy, &["--timeout", "1"]);
+        let elapsed = started.elapsed().as_secs_f64();
+        assert!(!o.status.success());
+        assert!(out.contains("timeout after 1s"), "{out}");
+        assert!(out.contains("hanging"), "last lines are shown:\n{out}");
+        let (wall, starved) = deadline_figures(&out);
+        // The rule: 1 s of time QEMU could run, then TERM (KILL after 1 s).
+        // On a starved host the wall time grows by the time QEMU waited.
+        assert!(
+            wall >= 1.0 && wall - starved <= 2.5,
+            "wall {wall}s, starved {starved}s"
+        );
+        assert!(wall <= 3.0 + 1.5, "hard cap: {wall}s");
+        eprintln!(
+            "{target}: hang ended after {wall:.3}s ({starved:.3}s starved), xtask {elapsed:.3}s"
+        );
+        assert_no_qemu_with(&copy.to_string_lossy());
+    }
+}
+
+/// A manifest over the fixtures with every verdict.
+fn verdict_manifest(s: &Scratch) -> PathBuf {
+    s.write("exit3.txt", "exiting with 3\n");
+    s.write(
+        "noisy.txt",
+        "noise 0: not a transcript line\nexpected line\n",
+    );
+    std::fs::copy(
+        root().join("qemu/expected/stack_overflow.txt"),
+        s.0.join("stack_overflow.txt"),
+    )
+    .unwrap();
+    s.write(
+        "tests.toml",
+        r#"
+[[test]]
+name = "pass"
+package = "fw-fixtures"
+expect_regex = ["^PASS pass$"]
+
+[[test]]
+name = "exit3"
+package = "fw-fixtures"
+expected = "exit3.txt"
+
+[[test]]
+name = "exit3_expected"
+package = "fw-fixtures"
+bin = "exit3"
+expected = "exit3.txt"
+exit_code = 3
+
+[[test]]
+name = "stack_overflow"
+package = "fw-tests"
+expected = "stack_overflow.txt"
+exit_code = 103
+
+[[test]]
+name = "panic"
+package = "fw-fixtures"
+expect_regex = ["never printed"]
+
+[[test]]
+name = "fault"
+package = "fw-fixtures"
+expect_regex = ["never printed"]
+
+[[test]]
+name = "hang"
+package = "fw-fixtures"
+expect_regex = ["never printed"]
+timeout = 1
+
+[[test]]
+name = "noisy"
+package = "fw-fixtures"
+expected = "noisy.txt"
+
+[[test]]
+name = "quarantined"
+package = "fw-fixtures"
+bin = "pass"
+expect_regex = ["^PASS"]
+skip = "quarantined until the fixture is fixed"
+
+[[test]]
+name = "missing"
+package = "fw-fixtures"
+bin = "no_such_bin"
+expect_regex = ["^PASS"]
+"#,
+    )
+}
+
+#[test]
+fn suite_verdicts_reports_and_rerun_hints() {
+    let Some(()) = qemu_or_skip() else { return };
+    let s = Scratch::new("suite");
+    let manifest = verdict_manifest(&s);
+    let (junit, json) = (s.0.join("r.xml"), s.0.join("r.json"));
+    let o = xtask()
+        .args(["qemu", "--target", "arm", "--manifest"])
+        .arg(&manifest)
+        .arg("--junit")
+        .arg(&junit)
+        .arg("--json")
+        .arg(&json)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(!o.status.success(), "failures must fail the run:\n{out}");
+    assert!(err.contains("6 of 10 tests failed or errored"), "{err}");
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let by_name = |n: &str| {
+        report["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == n)
+            .unwrap_or_else(|| panic!("{n} missing from the report"))
+            .clone()
+    };
+    let expect = [
+        ("pass", "passed", None, Some(0)),
+        ("exit3", "failed", Some("exit code 3"), Some(3)),
+        ("exit3_expected", "passed", None, Some(3)),
+        ("stack_overflow", "passed", None, Some(103)),
+        ("panic", "failed", Some("fault: *** PANIC"), Some(101)),
+        ("fault", "failed", Some("fault: *** FAULT"), Some(102)),
+        ("hang", "failed", Some("timeout after 1s"), None),
+        ("noisy", "failed", Some("output mismatch"), Some(0)),
+        ("quarantined", "skipped", Some("quarantined"), None),
+        ("missing", "error", Some("ELF missing"), None),
+    ];
+    for (name, status, reason, code) in expect {
+        let t = by_name(name);
+        assert_eq!(t["status"], status, "{name}: {t}");
+        if let Some(r) = reason {
+            assert!(
+                t["reason"].as_str().unwrap_or("").starts_with(r),
+                "{name}: {t}"
+            );
+        }
+        assert_eq!(t["exit_code"].as_i64(), code.map(i64::from), "{name}: {t}");
+        assert_eq!(t["board"], "lm3s6965evb");
+    }
+    let env = &report["environment"];
+    assert!(
+        env["qemu"]["qemu-system-arm"]
+            .as_str()
+            .unwrap()
+            .contains("QEMU emulator version"),
+        "{env}"
+    );
+    assert!(
+        env["toolchain"].as_str().unwrap().starts_with("rustc "),
+        "{env}"
+    );
+    assert!(!env["commit"].as_str().unwrap().is_empty());
+
+    // One verdict line per test, the mismatch diff, and a rerun command per failure.
+    for name in ["exit3", "panic", "fault", "hang", "noisy", "missing"] {
+        let hint = format!(
+            "rerun: cargo xtask qemu --target lm3s6965evb --test {name} --manifest {}",
+            manifest.display()
+        );
+        assert!(out.contains(&hint), "no `{hint}` in:\n{out}");
+    }
+    assert!(
+        out.contains("-expected line") && out.contains("+noise 1: not a transcript line"),
+        "{out}"
+    );
+    assert!(out.contains("10 tests in"), "{out}");
+
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let counts = junit_counts(&xml);
+    assert_eq!(
+        counts.suites,
+        vec![("lm3s6965evb".to_string(), 10, 5, 1, 1)],
+        "{xml}"
+    );
+    assert_eq!(
+        (counts.cases, counts.failures, counts.errors, counts.skipped),
+        (10, 5, 1, 1),
+        "{xml}"
+    );
+    assert!(counts.classnames.iter().all(|c| c == "lm3s6965evb"));
+
+    // --only-failed reruns exactly the failed and errored tests.
+    let o = xtask()
+        .args(["qemu", "--target", "arm", "--only-failed", "--manifest"])
+        .arg(&manifest)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let (out, _) = text(&o);
+    let ran: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter(|w| w.starts_with("lm3s6965evb/"))
+        .collect();
+    let mut ran = ran;
+    ran.sort();
+    assert_eq!(
+        ran,
+        [
+            "lm3s6965evb/exit3",
+            "lm3s6965evb/fault",
+            "lm3s6965evb/hang",
+            "lm3s6965evb/missing",
+            "lm3s6965evb/noisy",
+            "lm3s6965evb/panic"
+        ],
+        "{out}"
+    );
+}
+
+struct JunitCounts {
+    /// (name, tests, failures, errors, skipped) from each testsuite's attributes.
+    suites: Vec<(String, u64, u64, u64, u64)>,
+    cases: u64,
+    failures: u64,
+    errors: u64,
+    skipped: u64,
+    classnames: Vec<String>,
+}
+
+/// Reads the report back with an XML parser: suite attributes, and the
+/// elements actually present.
+fn junit_counts(xml: &str) -> JunitCounts {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut c = JunitCounts {
+        suites: vec![],
+        cases: 0,
+        failures: 0,
+        errors: 0,
+        skipped: 0,
+        classnames: vec![],
+    };
+    loop {
+        let event = reader.read_event().expect("well-formed JUnit XML");
+        let e = match &event {
+            Event::Start(e) | Event::Empty(e) => e.clone(),
+            Event::Eof => break,
+            _ => continue,
+        };
+        let attr = |name: &str| -> String {
+            e.attributes()
+                .flatten()
+                .find(|a| a.key.as_ref() == name.as_bytes())
+                .map(|a| String::from_utf8_lossy(&a.value).into_owned())
+                .unwrap_or_default()
+        };
+        match e.name().as_ref() {
+            b"testsuite" => c.suites.push((
+                attr("name"),
+                attr("tests").parse().unwrap(),
+                attr("failures").parse().unwrap(),
+                attr("errors").parse().unwrap(),
+                attr("skipped").parse().unwrap(),
+            )),
+            b"testcase" => {
+                c.cases += 1;
+                c.classnames.push(attr("classname"));
+            }
+            b"failure" => c.failures += 1,
+            b"error" => c.errors += 1,
+            b"skipped" => c.skipped += 1,
+            _ => {}
+        }
+    }
+    c
+}
+
+#[test]
+fn flaky_test_is_reported_flaky() {
+    let Some(()) = qemu_or_skip() else { return };
+    let s = Scratch::new("flaky");
+    let real = which_qemu_arm();
+    // A QEMU that boots the `exit3` fixture on its first start only: the
+    // test fails once, then passes on the retry.
+    let mark = s.0.join("first-run-done");
+    let script = format!(
+        "#!/bin/sh\nfirst=1\nprev=\nfor a in \"$@\"; do\n  if [ \"$first\" = 1 ]; then set --; first=0; fi\n  if [ \"$prev\" = -kernel ] && [ ! -e '{mark}' ]; then a='{swap}'; fi\n  set -- \"$@\" \"$a\"\n  prev=\"$a\"\ndone\n: > '{mark}.next'\nmv '{mark}.next' '{mark}'\nexec '{real}' \"$@\"\n",
+        mark = mark.display(),
+        swap = elf(ARM, "exit3").display(),
+        real = real.display(),
+    );
+    let bin = s.0.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let wrapper = bin.join("qemu-system-arm");
+    std::fs::write(&wrapper, script).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let manifest = s.write(
+        "tests.toml",
+        "[[test]]\nname = \"pass\"\npackage = \"fw-fixtures\"\nexpect_regex = [\"^PASS pass$\"]\nboards = [\"lm3s6965evb\"]\n",
+    );
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = |extra: &[&str]| {
+        let _ = std::fs::remove_file(&mark);
+        let o = xtask()
+            .args(["qemu", "--manifest"])
+            .arg(&manifest)
+            .args(["--json"])
+            .arg(s.0.join("r.json"))
+            .args(["--junit"])
+            .arg(s.0.join("r.xml"))
+            .args(extra)
+            .env("PATH", &path)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(s.0.join("r.json")).unwrap()).unwrap();
+        (o, report)
+    };
+
+    // Without retries the first (failing) start decides.
+    let (o, report) = run(&[]);
+    assert!(!o.status.success());
+    assert_eq!(report["tests"][0]["status"], "failed", "{report}");
+
+    let (o, report) = run(&["--retry-failed", "2"]);
+    let (out, err) = text(&o);
+    assert!(
+        o.status.success(),
+        "flaky does not fail by default:\n{out}{err}"
+    );
+    let t = &report["tests"][0];
+    assert_eq!(t["status"], "flaky", "{t}");
+    assert_eq!(t["retries"], 1, "{t}");
+    assert_eq!(t["failed_attempts"][0]["reason"], "exit code 3", "{t}");
+    assert_eq!(report["summary"]["flaky"], 1);
+    assert!(out.contains("flaky  lm3s6965evb/pass"), "{out}");
+    let xml = std::fs::read_to_string(s.0.join("r.xml")).unwrap();
+    assert!(
+        xml.contains("<flakyFailure") && xml.contains("exit code 3"),
+        "{xml}"
+    );
+
+    let (o, _) = run(&["--retry-failed", "2", "--fail-on-flaky"]);
+    assert!(!o.status.success(), "--fail-on-flaky");
+}
+
+fn which_qemu_arm() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join("qemu-system-arm"))
+        .find(|p| p.is_file())
+        .expect("qemu-system-arm on PATH")
+}
+
+#[test]
+fn sigint_during_a_run_leaves_no_qemu() {
+    let Some(()) = qemu_or_skip() else { return };
+    let s = Scratch::new("sigint");
+    let manifest = s.write(
+        "tests.toml",
+        "[[test]]\nname = \"hang\"\npackage = \"fw-fixtures\"\nexpect_regex = [\"never\"]\ntimeout = 120\n",
+    );
+    let hang = elf(ARM, "hang");
+    let hang_rv = elf(RISCV, "hang");
+    let child = xtask()
+        .args(["qemu", "-j", "2", "--manifest"])
+        .arg(&manifest)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for both QEMUs (after the build).
+    let until = Instant::now() + Duration::from_secs(300);
+    while processes_mentioning(&hang.to_string_lossy()).is_empty()
+        || processes_mentioning(&hang_rv.to_string_lossy()).is_empty()
+    {
+        assert!(Instant::now() < until, "QEMU never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let o = child.wait_with_output().unwrap();
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("interrupted: lm3s6965evb/hang") && err.contains("interrupted: sifive_e/hang"),
+        "{err}"
+    );
+    assert_no_qemu_with(&hang.to_string_lossy());
+    assert_no_qemu_with(&hang_rv.to_string_lossy());
+}
+
+#[test]
+fn subset_shards_partition_the_suite() {
+    let list = |extra: &[&str]| -> Vec<String> {
+        let o = xtask()
+            .args(["qemu", "--list"])
+            .args(extra)
+            .output()
+            .unwrap();
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "{err}");
+        out.lines().map(str::to_owned).collect()
+    };
+    let all = list(&[]);
+    assert!(all.len() >= 2, "{all:?}");
+    for m in 1..=4 {
+        let mut union: Vec<String> = Vec::new();
+        for n in 1..=m {
+            union.extend(list(&["--subset", &format!("{n}/{m}")]));
+        }
+        union.sort();
+        let mut expected = all.clone();
+        expected.sort();
+        assert_eq!(union, expected, "shards of {m} must partition the suite");
+    }
+    let o = xtask()
+        .args(["qemu", "--list", "--subset", "3/2"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+}
+
+#[test]
+fn manifest_typo_names_line_and_column() {
+    let s = Scratch::new("typo");
+    let manifest = s.write(
+        "tests.toml",
+        "[[test]]\nname = \"pass\"\npackage = \"fw-fixtures\"\nexpect_regex = [\"^PASS\"]\ntimout = 3\n",
+    );
+    let o = xtask()
+        .args(["qemu", "--list", "--manifest"])
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("line 5") && err.contains("timout") && err.contains("tests.toml"),
+        "{err}"
+    );
+}
+
+#[test]
+fn build_failure_is_an_error_not_a_pass() {
+    let Some(()) = qemu_or_skip() else { return };
+    let o = xtask()
+        .args(["qemu", "--target", "arm", "--test", "sched"])
+        // Breaks every firmware compile before anything is written.
+        .env("CARGO_ENCODED_RUSTFLAGS", "-Zno-such-flag")
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(err.contains("building the test images failed"), "{err}");
+    assert!(!out.contains("passed"), "{out}");
+}
