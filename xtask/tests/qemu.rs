@@ -515,8 +515,21 @@ fn flaky_test_is_reported_flaky() {
     // A QEMU that boots the `exit3` fixture on its first start only: the
     // test fails once, then passes on the retry.
     let mark = s.0.join("first-run-done");
+    // (`--version` calls for the report pass through untouched.)
     let script = format!(
-        "#!/bin/sh\nfirst=1\nprev=\nfor a in \"$@\"; do\n  if [ \"$first\" = 1 ]; then set --; first=0; fi\n  if [ \"$prev\" = -kernel ] && [ ! -e '{mark}' ]; then a='{swap}'; fi\n  set -- \"$@\" \"$a\"\n  prev=\"$a\"\ndone\n: > '{mark}.next'\nmv '{mark}.next' '{mark}'\nexec '{real}' \"$@\"\n",
+        r#"#!/bin/sh
+first=1
+prev=
+swapped=
+for a in "$@"; do
+  if [ "$first" = 1 ]; then set --; first=0; fi
+  if [ "$prev" = -kernel ] && [ ! -e '{mark}' ]; then a='{swap}'; swapped=1; fi
+  set -- "$@" "$a"
+  prev="$a"
+done
+if [ -n "$swapped" ]; then : > '{mark}'; fi
+exec '{real}' "$@"
+"#,
         mark = mark.display(),
         swap = elf(ARM, "exit3").display(),
         real = real.display(),
@@ -580,8 +593,10 @@ fn flaky_test_is_reported_flaky() {
         "{xml}"
     );
 
-    let (o, _) = run(&["--retry-failed", "2", "--fail-on-flaky"]);
-    assert!(!o.status.success(), "--fail-on-flaky");
+    let (o, report) = run(&["--retry-failed", "2", "--fail-on-flaky"]);
+    let (out, err) = text(&o);
+    assert_eq!(report["tests"][0]["status"], "flaky", "{report}");
+    assert!(!o.status.success(), "--fail-on-flaky:\n{out}{err}");
 }
 
 fn which_qemu_arm() -> PathBuf {
