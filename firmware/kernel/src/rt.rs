@@ -134,7 +134,7 @@ pub fn sleep(ticks: u32) {
         k.sleep_until(deadline)
     });
     if switch {
-        arch::request_switch();
+        arch::switch_from_task();
     }
 }
 
@@ -142,7 +142,7 @@ pub fn sleep(ticks: u32) {
 /// for drift-free periodic work: `next += period; sleep_until(next)`.
 pub fn sleep_until(deadline: u32) {
     if KERNEL.with(|k| k.sleep_until(deadline)) {
-        arch::request_switch();
+        arch::switch_from_task();
     }
 }
 
@@ -150,7 +150,7 @@ pub fn sleep_until(deadline: u32) {
 /// priority.
 pub fn yield_now() {
     if KERNEL.with(|k| k.yield_current()) {
-        arch::request_switch();
+        arch::switch_from_task();
     }
 }
 
@@ -269,7 +269,7 @@ impl Semaphore {
     /// Takes one unit, blocking while there is none.
     pub fn take(&self) {
         if KERNEL.with(|k| self.state.with(|s| k.sem_take(s, self.id()))) {
-            arch::request_switch();
+            arch::switch_from_task();
         }
     }
 
@@ -325,7 +325,7 @@ impl Mutex {
     /// Panics: the running task already owns it.
     pub fn lock(&self) -> MutexGuard<'_> {
         match KERNEL.with(|k| self.state.with(|m| k.mutex_lock(m, self.id()))) {
-            Ok(true) => arch::request_switch(),
+            Ok(true) => arch::switch_from_task(),
             Ok(false) => {}
             Err(_) => panic!("mutex locked twice by its owner"),
         }
@@ -389,13 +389,13 @@ impl<T: Send, const N: usize> Queue<T, N> {
             match r {
                 Ok(switch) => {
                     if switch {
-                        arch::request_switch();
+                        arch::switch_from_task();
                     }
                     return;
                 }
                 Err(back) => {
                     item = back;
-                    arch::request_switch();
+                    arch::switch_from_task();
                 }
             }
         }
@@ -423,11 +423,11 @@ impl<T: Send, const N: usize> Queue<T, N> {
             match r {
                 Some((item, switch)) => {
                     if switch {
-                        arch::request_switch();
+                        arch::switch_from_task();
                     }
                     return item;
                 }
-                None => arch::request_switch(),
+                None => arch::switch_from_task(),
             }
         }
     }

@@ -6,10 +6,12 @@
 //! and calls [`Scheduler::switch`] to learn which task runs next; every
 //! operation that can make a switch necessary returns `true` when it does.
 //!
-//! Invariants: the running task (`current`) is never linked in a ready queue;
-//! every other task in [`State::Ready`] is linked in the queue of its
-//! effective priority; the idle task (priority 0) is always ready, so a ready
-//! task always exists.
+//! Ready queues are circular lists, one per priority, with a head and a
+//! tail. Invariants: every task in [`State::Ready`], the running one
+//! included, is linked in the ring of its effective priority; the running
+//! task, when ready, is the head of its ring, so a time slice or a yield is
+//! one step of the ring; the idle task (priority 0) is always ready, so a
+//! ready task always exists.
 
 use crate::config::{MAX_TASKS, PRIORITIES, SLICE_TICKS};
 
@@ -26,7 +28,7 @@ pub struct WaitId(pub usize);
 /// A task's scheduling state.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum State {
-    /// Running, or linked in a ready queue.
+    /// Running or ready: linked in a ready ring.
     Ready,
     /// Waiting for the tick count to reach `wake_at`.
     Sleeping,
@@ -205,13 +207,13 @@ impl Scheduler {
             ..Tcb::EMPTY
         };
         self.count += 1;
-        self.push_back(id);
+        self.insert(id, false);
         Ok(id)
     }
 
-    /// Picks the first task to run: the head of the highest ready queue.
+    /// Picks the first task to run: the head of the highest ready ring.
     pub fn start(&mut self) -> TaskId {
-        let id = self.pop_highest(0);
+        let id = usize::from(self.head[level(highest_bit(self.ready_mask))]);
         self.current = id as u8;
         id
     }
@@ -239,24 +241,31 @@ impl Scheduler {
     }
 
     /// Chooses the task to run next and makes it current. The outgoing task,
-    /// if still ready, goes back to the tail of its queue after a yield or a
-    /// used-up slice, or to the head when a higher priority preempted it, so
-    /// that it keeps its place and the rest of its slice.
+    /// if still ready, steps back to the tail of its ring after a yield or a
+    /// used-up slice, or stays at the head when a higher priority preempted
+    /// it, so that it keeps its place and the rest of its slice.
     pub fn switch(&mut self) -> TaskId {
         let cur = usize::from(self.current);
+        // A level known to be non-empty: when nothing above it is ready
+        // (a yield or a used-up slice) no bit search is needed.
         let mut floor = 0;
         if self.tasks[slot(cur)].state == State::Ready {
-            floor = usize::from(self.tasks[slot(cur)].prio);
+            floor = level(self.tasks[slot(cur)].prio);
             if self.rotate {
-                self.push_back(cur);
-            } else {
-                self.push_front(cur);
+                let head = self.head[floor];
+                self.tail[floor] = head;
+                self.head[floor] = self.tasks[slot(head)].next;
             }
         }
         self.rotate = false;
-        let next = self.pop_highest(floor);
-        self.current = next as u8;
-        next
+        let p = if self.ready_mask >> floor <= 1 {
+            floor
+        } else {
+            highest_bit(self.ready_mask)
+        };
+        let next = self.head[level(p)];
+        self.current = next;
+        usize::from(next)
     }
 
     /// Advances time by one tick: wakes sleepers whose deadline is reached
@@ -278,7 +287,7 @@ impl Scheduler {
             if t.slice_left == 0 {
                 t.slice_left = SLICE_TICKS;
                 t.slices += 1;
-                if self.ready_mask & (1 << t.prio) != 0 {
+                if usize::from(t.next) != cur {
                     self.rotate = true;
                     return true;
                 }
@@ -295,10 +304,11 @@ impl Scheduler {
     /// Gives up the rest of the running task's slice to the next ready task
     /// of the same priority. Returns whether a switch is due.
     pub fn yield_current(&mut self) -> bool {
-        let t = &mut self.tasks[slot(usize::from(self.current))];
+        let cur = usize::from(self.current);
+        let t = &mut self.tasks[slot(cur)];
         t.slice_left = SLICE_TICKS;
         self.rotate = true;
-        self.ready_mask >> t.prio != 0
+        self.ready_mask >> t.prio > 1 || usize::from(t.next) != cur
     }
 
     /// Puts the running task to sleep until tick `deadline`. Returns `false`
@@ -307,6 +317,7 @@ impl Scheduler {
         if reached(self.now, deadline) {
             return false;
         }
+        self.remove(usize::from(self.current));
         let t = &mut self.tasks[slot(usize::from(self.current))];
         t.state = State::Sleeping;
         t.wake_at = deadline;
@@ -317,6 +328,7 @@ impl Scheduler {
     /// Blocks the running task on wait queue `w`, behind the tasks already
     /// waiting there. The caller must switch.
     pub fn block_current(&mut self, w: WaitId) {
+        self.remove(usize::from(self.current));
         let t = &mut self.tasks[slot(usize::from(self.current))];
         t.state = State::Blocked(w);
         t.wait_seq = self.seq;
@@ -355,13 +367,12 @@ impl Scheduler {
         Some(id)
     }
 
-    /// Marks `id` ready and queues it, unless it is the running task: a task
-    /// that blocked but was woken before it could switch out just runs on.
+    /// Marks `id` ready and links it at the tail of its ring; the running
+    /// task (one that blocked but was woken before it could switch out) goes
+    /// to the head and just runs on.
     fn make_ready(&mut self, id: TaskId) {
         self.tasks[slot(id)].state = State::Ready;
-        if id != usize::from(self.current) {
-            self.push_back(id);
-        }
+        self.insert(id, id == usize::from(self.current));
     }
 
     /// Takes a unit of `sem`, or blocks the running task on `w` when the
@@ -493,92 +504,86 @@ impl Scheduler {
     }
 
     fn set_prio(&mut self, id: TaskId, prio: u8) {
-        let queued = self.tasks[slot(id)].state == State::Ready && id != usize::from(self.current);
-        if queued {
-            self.unlink(id);
+        let ready = self.tasks[slot(id)].state == State::Ready;
+        if ready {
+            self.remove(id);
         }
         self.tasks[slot(id)].prio = prio;
-        if queued {
-            self.push_back(id);
+        if ready {
+            self.insert(id, id == usize::from(self.current));
         }
     }
 
+    /// Links `id` into the ring of its priority: at the tail, or at the head
+    /// when `front`.
     #[inline(always)]
-    fn push_back(&mut self, id: TaskId) {
-        let p = usize::from(self.tasks[slot(id)].prio);
-        self.tasks[slot(id)].next = NIL;
-        match self.tail[level(p)] {
-            NIL => self.head[level(p)] = id as u8,
-            t => self.tasks[slot(usize::from(t))].next = id as u8,
-        }
-        self.tail[level(p)] = id as u8;
-        self.ready_mask |= 1 << p;
-    }
-
-    #[inline(always)]
-    fn push_front(&mut self, id: TaskId) {
-        let p = usize::from(self.tasks[slot(id)].prio);
-        self.tasks[slot(id)].next = self.head[level(p)];
-        if self.head[level(p)] == NIL {
-            self.tail[level(p)] = id as u8;
-        }
-        self.head[level(p)] = id as u8;
-        self.ready_mask |= 1 << p;
-    }
-
-    #[inline(always)]
-    /// Dequeues the head of the highest non-empty ready queue. `floor` is a
-    /// level known to be non-empty: when nothing above it is ready (the
-    /// common case of a yield or a used-up slice) no bit search is needed.
-    fn pop_highest(&mut self, floor: usize) -> TaskId {
-        let p = if self.ready_mask >> floor <= 1 {
-            floor
+    fn insert(&mut self, id: TaskId, front: bool) {
+        let p = level(self.tasks[slot(id)].prio);
+        let head = self.head[p];
+        if head == NIL {
+            self.head[p] = id as u8;
+            self.tail[p] = id as u8;
+            self.tasks[slot(id)].next = id as u8;
         } else {
-            highest_bit(self.ready_mask)
-        };
-        let id = self.head[level(p)];
-        let next = self.tasks[slot(usize::from(id))].next;
-        self.head[level(p)] = next;
-        if next == NIL {
-            self.tail[level(p)] = NIL;
-            self.ready_mask &= !(1 << p);
+            let tail = self.tail[p];
+            self.tasks[slot(tail)].next = id as u8;
+            self.tasks[slot(id)].next = head;
+            if front {
+                self.head[p] = id as u8;
+            } else {
+                self.tail[p] = id as u8;
+            }
         }
-        usize::from(id)
+        self.ready_mask |= 1 << p;
     }
 
-    fn unlink(&mut self, id: TaskId) {
-        let p = usize::from(self.tasks[slot(id)].prio);
-        let mut prev = NIL;
-        let mut at = self.head[level(p)];
-        while at != NIL && usize::from(at) != id {
-            prev = at;
-            at = self.tasks[slot(usize::from(at))].next;
+    /// Unlinks `id` from the ring of its priority, if it is there.
+    fn remove(&mut self, id: TaskId) {
+        let p = level(self.tasks[slot(id)].prio);
+        let tail = self.tail[p];
+        if tail == NIL {
+            return;
         }
-        if at == NIL {
+        let mut prev = tail;
+        for _ in 0..MAX_TASKS {
+            let next = self.tasks[slot(prev)].next;
+            if usize::from(next) == id {
+                break;
+            }
+            prev = next;
+        }
+        if usize::from(self.tasks[slot(prev)].next) != id {
+            return;
+        }
+        if usize::from(prev) == id {
+            self.head[p] = NIL;
+            self.tail[p] = NIL;
+            self.ready_mask &= !(1 << p);
             return;
         }
         let next = self.tasks[slot(id)].next;
-        match prev {
-            NIL => self.head[level(p)] = next,
-            pr => self.tasks[slot(usize::from(pr))].next = next,
+        self.tasks[slot(prev)].next = next;
+        if usize::from(self.head[p]) == id {
+            self.head[p] = next;
         }
-        if self.tail[level(p)] == id as u8 {
-            self.tail[level(p)] = prev;
-        }
-        if self.head[level(p)] == NIL {
-            self.ready_mask &= !(1 << p);
+        if usize::from(tail) == id {
+            self.tail[p] = prev;
         }
     }
 
-    /// Task ids in queue order for priority `p` (for tests and reports).
+    /// Task ids of the ready ring of priority `p`, from its head (for tests
+    /// and reports).
     pub fn ready_queue(&self, p: u8) -> impl Iterator<Item = TaskId> + '_ {
-        let mut at = self.head[level(usize::from(p))];
+        let head = self.head[level(p)];
+        let mut at = head;
+        let mut first = true;
         core::iter::from_fn(move || {
-            if at == NIL {
+            if at == NIL || (at == head && !first) {
                 return None;
             }
+            first = false;
             let id = at;
-            at = self.tasks[slot(usize::from(id))].next;
+            at = self.tasks[slot(id)].next;
             Some(usize::from(id))
         })
     }
@@ -712,7 +717,7 @@ mod tests {
     fn starts_with_the_highest_priority_then_creation_order() {
         let (k, _) = kernel(&[1, 3, 3, 2]);
         assert_eq!(k.current(), 1);
-        assert_eq!(k.ready_queue(3).collect::<std::vec::Vec<_>>(), [2]);
+        assert_eq!(k.ready_queue(3).collect::<std::vec::Vec<_>>(), [1, 2]);
         assert_eq!(k.ready_queue(1).collect::<std::vec::Vec<_>>(), [0]);
     }
 
@@ -814,7 +819,7 @@ mod tests {
         let (mut k, _) = kernel(&[2, 2]);
         assert!(k.yield_current());
         assert_eq!(settle(&mut k, true), 1);
-        assert_eq!(k.ready_queue(2).collect::<std::vec::Vec<_>>(), [0]);
+        assert_eq!(k.ready_queue(2).collect::<std::vec::Vec<_>>(), [1, 0]);
     }
 
     #[test]
@@ -889,9 +894,9 @@ mod tests {
         // An interrupt gives before the switch happens.
         k.sem_give(&mut s, w);
         assert_eq!(k.task(0).state, State::Ready);
-        assert_eq!(k.ready_queue(1).collect::<std::vec::Vec<_>>(), [1]);
+        assert_eq!(k.ready_queue(1).collect::<std::vec::Vec<_>>(), [0, 1]);
         assert_eq!(settle(&mut k, true), 0);
-        assert_eq!(k.ready_queue(1).collect::<std::vec::Vec<_>>(), [1]);
+        assert_eq!(k.ready_queue(1).collect::<std::vec::Vec<_>>(), [0, 1]);
     }
 
     #[test]
@@ -987,6 +992,30 @@ mod tests {
             assert_eq!(highest_bit(mask), expected, "{mask:#x}");
             assert_eq!(highest_bit_by_table(mask), expected, "{mask:#x}");
         }
+    }
+
+    #[test]
+    fn rings_keep_the_running_task_at_their_head() {
+        let (mut k, _) = kernel(&[2, 2, 2, 3]);
+        let ring = |k: &Scheduler| k.ready_queue(2).collect::<std::vec::Vec<_>>();
+        assert_eq!(k.current(), 3);
+        assert!(k.sleep_until(1));
+        assert_eq!(settle(&mut k, true), 0);
+        assert_eq!(ring(&k), [0, 1, 2]);
+        assert!(k.yield_current());
+        assert_eq!(settle(&mut k, true), 1);
+        assert_eq!(ring(&k), [1, 2, 0], "a yield is one step of the ring");
+        assert_eq!(run_ticks(&mut k, 1), [3], "t3 wakes and preempts");
+        assert_eq!(ring(&k), [1, 2, 0], "the preempted t1 keeps its place");
+        let w = WaitId(0x800);
+        k.block_current(w);
+        assert_eq!(settle(&mut k, true), 1);
+        k.block_current(w);
+        assert_eq!(ring(&k), [2, 0], "a blocked task leaves its ring");
+        assert_eq!(settle(&mut k, true), 2);
+        assert_eq!(k.wake_one(w), Some(3));
+        assert_eq!(k.wake_one(w), Some(1));
+        assert_eq!(ring(&k), [2, 0, 1], "a woken task joins at the tail");
     }
 
     #[test]

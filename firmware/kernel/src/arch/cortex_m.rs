@@ -96,6 +96,13 @@ pub fn request_switch() {
     unsafe { write_volatile(ICSR, PENDSVSET) };
 }
 
+/// Switches as soon as interrupts are unmasked; the same as
+/// `request_switch` on this port.
+#[inline(always)]
+pub fn switch_from_task() {
+    request_switch();
+}
+
 /// Sleeps the core until an interrupt (WFI).
 pub fn wait_for_interrupt() {
     // SAFETY: WFI has no effect on memory.

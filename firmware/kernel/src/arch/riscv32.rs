@@ -91,11 +91,19 @@ pub fn request_switch() {
     if IN_TRAP.load(Ordering::Relaxed) {
         SWITCH_PENDING.store(true, Ordering::Relaxed);
     } else {
-        // SAFETY: the trap handler keeps the callee-saved registers and
-        // resumes after the ecall; the caller-saved ones are declared
-        // clobbered, so the handler need not save them.
-        unsafe { asm!("ecall", clobber_abi("C"), options(nostack)) };
+        switch_from_task();
     }
+}
+
+/// Switches now; only from task code (the blocking calls and `yield_now`)
+/// with interrupts enabled, never from an interrupt handler or inside
+/// `critical`.
+#[inline(always)]
+pub fn switch_from_task() {
+    // SAFETY: the trap handler keeps the callee-saved registers and resumes
+    // after the ecall; the caller-saved ones are declared clobbered, so the
+    // handler need not save them.
+    unsafe { asm!("ecall", clobber_abi("C"), options(nostack)) };
 }
 
 /// Sleeps the hart until an interrupt is pending (WFI).
@@ -202,8 +210,9 @@ pub fn start_first(top: usize, entry: fn() -> !) -> ! {
 // non-zero stack pointer), and falls straight into the restore path: the
 // switch path stays short. Faults save nothing and never return.
 //
-// After the kernel returns the stack pointer to resume, the restore path
-// sets mstatus.MPIE so that `mret` re-enables interrupts.
+// `mret` re-enables interrupts from mstatus.MPIE, which is set for every
+// trap that reaches the restore path: interrupts trap only while enabled,
+// and `switch_from_task` is only called with interrupts enabled.
 global_asm!(
     ".section .text.trap_entry, \"ax\"",
     ".balign 4",
@@ -240,8 +249,6 @@ global_asm!(
     "mv sp, a0",
     "lw t0, 0(sp)",
     "csrw mepc, t0",
-    "li t0, 0x80",
-    "csrs mstatus, t0",
     "lw s0, 20(sp)",
     "lw s1, 24(sp)",
     "lw s2, 60(sp)",
