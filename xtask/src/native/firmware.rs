@@ -3,13 +3,9 @@
 //! `fir digest=0x<8 hex digits>`; the digest parsed from each transcript must
 //! equal the host's CPU reference.
 
-use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use wait_timeout::ChildExt;
 
 use crate::boards::{Board, Boards};
 use crate::build::{Profile, build_images};
@@ -17,7 +13,6 @@ use crate::workspace::Workspace;
 
 pub const PACKAGE: &str = "fw-tests";
 pub const IMAGE: &str = "fir";
-const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The digest the firmware must print: FNV-1a of the CPU reference output.
 pub fn reference_digest() -> u32 {
@@ -115,39 +110,19 @@ pub fn check(ws: &Workspace) -> Result<Outcome> {
     Ok(Outcome::Matched(results))
 }
 
-/// Boots `elf` with the board's QEMU command line and returns the console.
+/// Boots `elf` through the QEMU harness and returns the console.
 ///
-/// Errors: QEMU cannot start, runs past 30 s, or exits non-zero (the image's
-/// semihosting exit code).
+/// Errors: QEMU cannot start, the run times out or faults, or the image
+/// exits non-zero (its semihosting exit code).
 fn run_qemu(board: &Board, elf: &Path) -> Result<String> {
-    let mut child = Command::new(&board.qemu)
-        .args(&board.args)
-        .arg("-kernel")
-        .arg(elf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot run {}", board.qemu))?;
-    let mut stdout = child.stdout.take().context("QEMU stdout")?;
-    let reader = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = stdout.read_to_end(&mut s);
-        s
-    });
-    let status = match child.wait_timeout(TIMEOUT)? {
-        Some(s) => s,
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("{} ran `{}` past {TIMEOUT:?}", board.qemu, elf.display());
-        }
-    };
-    let transcript = String::from_utf8_lossy(&reader.join().unwrap_or_default()).replace('\r', "");
-    if !status.success() {
+    let run = crate::qemu::run_elf(board, elf, crate::qemu::DEFAULT_TIMEOUT)?;
+    let transcript = run.console.join("\n");
+    if run.exit_code() != Some(0) {
         bail!(
-            "`{IMAGE}` on {} exited with {status}:\n{transcript}",
-            board.name
+            "`{IMAGE}` on {} ended with {:?}:\n{}",
+            board.name,
+            run.end,
+            run.tail(20).join("\n")
         );
     }
     Ok(transcript)
