@@ -40,8 +40,10 @@ pub const DRIVER_LIBRARY: &str = "libcuda.so.1";
 /// - 222 `CUDA_ERROR_UNSUPPORTED_PTX_VERSION` → [`Probe::DriverTooOld`];
 /// - 200 `INVALID_IMAGE`, 209 `NO_BINARY_FOR_GPU`, 218 `INVALID_PTX`,
 ///   221 `JIT_COMPILER_NOT_FOUND` → [`Probe::NoKernelImage`];
-/// - 35 `INSUFFICIENT_DRIVER`, 100 `NO_DEVICE`, 803 `SYSTEM_DRIVER_MISMATCH`,
-///   804 `COMPAT_NOT_SUPPORTED_ON_DEVICE` and anything else → [`Probe::NoDevice`].
+/// - 100 `NO_DEVICE`, 803 `SYSTEM_DRIVER_MISMATCH`, 804
+///   `COMPAT_NOT_SUPPORTED_ON_DEVICE`, 35 (the runtime API's
+///   `cudaErrorInsufficientDriver`, for codes passed on from it) and anything
+///   else → [`Probe::NoDevice`].
 pub fn status_for_code(code: u32) -> Probe {
     match code {
         222 => Probe::DriverTooOld,
@@ -54,7 +56,7 @@ fn report(stage: &str, err: DriverError) -> ProbeReport {
     let code = err.0 as u32;
     ProbeReport::new(
         status_for_code(code),
-        format!("{stage} returned {code} ({err:?})"),
+        format!("{stage} returned {code} ({:?})", err.0),
     )
 }
 
@@ -70,6 +72,47 @@ pub fn probe() -> ProbeReport {
 
 fn version_text(v: i32) -> String {
     format!("{}.{}", v / 1000, (v % 1000) / 10)
+}
+
+/// The driver steps of the probe: the library opens, `cuInit` succeeds, the
+/// driver API is at least 13.0 and there is a device. Returns the driver API
+/// version.
+pub fn driver() -> Result<i32, ProbeReport> {
+    // cudarc panics on the first driver call when no library loads, so
+    // look before calling.
+    // SAFETY: loads and unloads the driver library; its initialisers are
+    // the vendor's and run in every CUDA program.
+    if !unsafe { sys::is_culib_present() } {
+        return Err(ProbeReport::new(
+            Probe::NoDriver,
+            format!("{DRIVER_LIBRARY} cannot be opened: no NVIDIA driver installed"),
+        ));
+    }
+    cudarc::driver::result::init().map_err(|e| report("cuInit", e))?;
+    let mut driver_version = 0;
+    // SAFETY: a valid out pointer; cuInit succeeded.
+    unsafe { sys::cuDriverGetVersion(&mut driver_version) }
+        .result()
+        .map_err(|e| report("cuDriverGetVersion", e))?;
+    if driver_version < MIN_DRIVER_VERSION {
+        return Err(ProbeReport::new(
+            Probe::DriverTooOld,
+            format!(
+                "the driver supports CUDA {}; the fatbin needs {} (driver 580 or newer)",
+                version_text(driver_version),
+                version_text(MIN_DRIVER_VERSION)
+            ),
+        ));
+    }
+    let count =
+        cudarc::driver::result::device::get_count().map_err(|e| report("cuDeviceGetCount", e))?;
+    if count == 0 {
+        return Err(ProbeReport::new(
+            Probe::NoDevice,
+            "the driver reports 0 devices",
+        ));
+    }
+    Ok(driver_version)
 }
 
 pub struct Cuda {
@@ -91,40 +134,7 @@ impl Cuda {
                  available (`cargo xtask setup --cuda`)",
             ));
         };
-        // cudarc panics on the first driver call when no library loads, so
-        // look before calling.
-        // SAFETY: loads and unloads the driver library; its initialisers are
-        // the vendor's and run in every CUDA program.
-        if !unsafe { sys::is_culib_present() } {
-            return Err(ProbeReport::new(
-                Probe::NoDriver,
-                format!("{DRIVER_LIBRARY} cannot be opened: no NVIDIA driver installed"),
-            ));
-        }
-        cudarc::driver::result::init().map_err(|e| report("cuInit", e))?;
-        let mut driver_version = 0;
-        // SAFETY: a valid out pointer; cuInit succeeded.
-        unsafe { sys::cuDriverGetVersion(&mut driver_version) }
-            .result()
-            .map_err(|e| report("cuDriverGetVersion", e))?;
-        if driver_version < MIN_DRIVER_VERSION {
-            return Err(ProbeReport::new(
-                Probe::DriverTooOld,
-                format!(
-                    "the driver supports CUDA {}; the fatbin needs {} (driver 580 or newer)",
-                    version_text(driver_version),
-                    version_text(MIN_DRIVER_VERSION)
-                ),
-            ));
-        }
-        let count = cudarc::driver::result::device::get_count()
-            .map_err(|e| report("cuDeviceGetCount", e))?;
-        if count == 0 {
-            return Err(ProbeReport::new(
-                Probe::NoDevice,
-                "the driver reports 0 devices",
-            ));
-        }
+        let driver_version = driver()?;
         let ctx = CudaContext::new(0).map_err(|e| report("creating a context on device 0", e))?;
         let module = ctx
             .load_module(Ptx::from_binary(fatbin.to_vec()))
@@ -257,5 +267,5 @@ struct Resident {
 }
 
 fn device(e: DriverError) -> Error {
-    Error::Device(format!("CUDA {} ({e:?})", e.0 as u32))
+    Error::Device(format!("CUDA {} ({:?})", e.0 as u32, e.0))
 }

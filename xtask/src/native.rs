@@ -219,7 +219,7 @@ fn status_ok(cmd: &mut Command, what: &str) -> Result<()> {
 /// the probe-status tests (and GPU conformance where a device is ready).
 fn cargo_tests(ws: &Workspace, fatbin: Option<&Path>) -> Result<()> {
     status_ok(
-        cargo_with_fatbin(ws, fatbin).args(["test", "--quiet", "-p", "dsp", "-p", PACKAGE]),
+        cargo_with_fatbin(ws, fatbin).args(["test", "-p", "dsp", "-p", PACKAGE]),
         "`cargo test -p dsp -p native`",
     )
 }
