@@ -18,8 +18,15 @@ kernel void fir_q15(device const short *taps [[buffer(0)]],
                     constant Params &p [[buffer(3)]],
                     uint tid [[thread_position_in_grid]],
                     uint threads [[threads_per_grid]]) {
-    for (ulong i = tid; i < p.total; i += threads) {
-        uint n = uint(i % p.frame_len);
+    ulong i = tid;
+    if (i >= p.total) {
+        return;
+    }
+    // The position in the frame advances by a constant modulo frame_len, so
+    // the 64-bit division happens once per thread, not once per sample.
+    const uint step = uint(ulong(threads) % p.frame_len);
+    uint n = uint(i % p.frame_len);
+    for (; i < p.total; i += threads) {
         uint last = min(n, p.ntaps - 1);
         // |h·x| <= 2^30: the product is exact in 32 bits; the sum needs 64.
         long acc = 0;
@@ -28,5 +35,9 @@ kernel void fir_q15(device const short *taps [[buffer(0)]],
         }
         long r = (acc + (1l << 14)) >> 15;
         output[i] = short(clamp(r, -32768l, 32767l));
+        n += step;
+        if (n >= p.frame_len) {
+            n -= p.frame_len;
+        }
     }
 }
