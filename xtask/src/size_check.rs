@@ -121,6 +121,11 @@ pub fn run(args: Args) -> Result<()> {
         .unwrap_or_else(|| ws.qemu_dir().join("budgets.toml"));
     let budgets = Budgets::load(&budgets_path)?;
     let workspace_mode = args.elf.is_empty();
+    if args.update_baseline && !workspace_mode && args.baseline.is_none() {
+        bail!(
+            "--update-baseline with --elf needs --baseline FILE: qemu/size-baseline.json records the workspace's own images"
+        );
+    }
     let selector = args.target.as_deref().unwrap_or("all");
     let targets = if workspace_mode {
         workspace_targets(&ws, &boards, selector)?

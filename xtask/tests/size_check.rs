@@ -188,6 +188,10 @@ fn growth_over_the_threshold_fails_and_update_baseline_moves_it() {
     let (elf_s, base_s) = (elf.to_str().unwrap(), baseline.to_str().unwrap());
 
     std::fs::copy(&old, &elf).unwrap();
+    let o = size_check(&["--elf", elf_s, "--update-baseline"]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("needs --baseline FILE"), "{err}");
     let o = size_check(&["--elf", elf_s, "--baseline", base_s, "--update-baseline"]);
     let (_, err) = text(&o);
     assert!(o.status.success(), "{err}");
