@@ -86,9 +86,9 @@ fn idle() -> ! {
 pub(crate) extern "C" fn switch_context(sp: usize) -> usize {
     KERNEL.with_in_handler(|k| {
         k.save_sp(sp);
-        let t = k.task(k.current());
-        if !arch::stack_intact(t.stack_lo, sp) {
-            stack_overflow(t.name);
+        let cur = k.current();
+        if !arch::stack_intact(k.task(cur).stack_lo, sp) {
+            stack_overflow(k.name(cur));
         }
         let next = k.switch();
         k.task(next).sp
@@ -166,7 +166,7 @@ pub fn current_task_name() -> &'static str {
     if !STARTED.load(Ordering::Relaxed) {
         return "main";
     }
-    KERNEL.with(|k| k.task(k.current()).name)
+    KERNEL.with(|k| k.name(k.current()))
 }
 
 /// Number of tasks, the idle task included.
@@ -178,10 +178,7 @@ pub fn task_count() -> usize {
 /// stack size in bytes.
 pub fn stack_usage(id: TaskId) -> Option<(&'static str, usize, usize)> {
     let (name, lo, words) = KERNEL.with(|k| {
-        (id < k.task_count()).then(|| {
-            let t = k.task(id);
-            (t.name, t.stack_lo, t.stack_words)
-        })
+        (id < k.task_count()).then(|| (k.name(id), k.task(id).stack_lo, k.stack_words(id)))
     })?;
     Some((name, arch::stack_used_bytes(lo, words), 4 * words))
 }

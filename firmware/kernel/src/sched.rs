@@ -30,8 +30,8 @@ pub struct WaitId(pub usize);
 pub enum State {
     /// Running or ready: linked in a ready ring.
     Ready,
-    /// Waiting for the tick count to reach `wake_at`.
-    Sleeping,
+    /// Waiting for the tick count to reach this deadline.
+    Sleeping(u32),
     /// Waiting on a kernel object.
     Blocked(WaitId),
 }
@@ -45,28 +45,24 @@ pub enum SpawnError {
     BadPriority,
 }
 
-/// A task control block. Aligned to 64 bytes so that indexing the task
-/// table is one shift (RV32IMAC has no scaled addressing).
+/// A task control block: what the scheduler reads and writes, 32 bytes so
+/// that indexing the task table is one shift (RV32IMAC has no scaled
+/// addressing). Name and stack size live apart (see [`Scheduler::name`]).
 #[derive(Clone, Copy, Debug)]
-#[repr(align(64))]
 pub struct Tcb {
     /// Saved stack pointer while the task is switched out; written by the
     /// arch port through [`Scheduler::save_sp`].
     pub sp: usize,
-    pub name: &'static str,
     /// The priority the task was created with.
     pub base_prio: u8,
     /// The effective priority: `base_prio`, or higher while it holds a mutex
     /// that a higher-priority task waits for.
     pub prio: u8,
     pub state: State,
-    /// Tick at which a sleeping task becomes ready.
-    pub wake_at: u32,
     /// Completed round-robin time slices.
     pub slices: u32,
-    /// Lowest address and size in 32-bit words of the task's stack.
+    /// Lowest address of the task's stack, where its guard words are.
     pub stack_lo: usize,
-    pub stack_words: usize,
     slice_left: u8,
     next: u8,
     held: u8,
@@ -76,14 +72,11 @@ pub struct Tcb {
 impl Tcb {
     const EMPTY: Tcb = Tcb {
         sp: 0,
-        name: "",
         base_prio: 0,
         prio: 0,
         state: State::Ready,
-        wake_at: 0,
         slices: 0,
         stack_lo: 0,
-        stack_words: 0,
         slice_left: SLICE_TICKS,
         next: NIL,
         held: 0,
@@ -107,6 +100,8 @@ fn level(prio: impl Into<usize>) -> usize {
 
 const _: () = assert!(MAX_TASKS.is_power_of_two() && PRIORITIES.is_power_of_two());
 const _: () = assert!(MAX_TASKS < NIL as usize && PRIORITIES <= 8);
+#[cfg(target_pointer_width = "32")]
+const _: () = assert!(core::mem::size_of::<Tcb>() == 32);
 
 /// Index of the highest set bit of a non-zero `mask` below 2^8: CLZ where
 /// the CPU has it (Cortex-M3, and the host).
@@ -143,6 +138,8 @@ pub fn reached(now: u32, deadline: u32) -> bool {
 /// The task table and the scheduler's decisions.
 pub struct Scheduler {
     tasks: [Tcb; MAX_TASKS],
+    names: [&'static str; MAX_TASKS],
+    stack_words: [usize; MAX_TASKS],
     count: u8,
     current: u8,
     head: [u8; PRIORITIES],
@@ -166,6 +163,8 @@ impl Scheduler {
     pub const fn new() -> Self {
         Self {
             tasks: [Tcb::EMPTY; MAX_TASKS],
+            names: [""; MAX_TASKS],
+            stack_words: [0; MAX_TASKS],
             count: 0,
             current: 0,
             head: [NIL; PRIORITIES],
@@ -199,13 +198,13 @@ impl Scheduler {
         }
         self.tasks[slot(id)] = Tcb {
             sp,
-            name,
             base_prio: prio,
             prio,
             stack_lo,
-            stack_words,
             ..Tcb::EMPTY
         };
+        self.names[slot(id)] = name;
+        self.stack_words[slot(id)] = stack_words;
         self.count += 1;
         self.insert(id, false);
         Ok(id)
@@ -220,6 +219,16 @@ impl Scheduler {
 
     pub fn task(&self, id: TaskId) -> &Tcb {
         &self.tasks[slot(id)]
+    }
+
+    /// Name of task `id`.
+    pub fn name(&self, id: TaskId) -> &'static str {
+        self.names[slot(id)]
+    }
+
+    /// Stack size of task `id`, in 32-bit words.
+    pub fn stack_words(&self, id: TaskId) -> usize {
+        self.stack_words[slot(id)]
     }
 
     pub fn task_count(&self) -> usize {
@@ -276,7 +285,9 @@ impl Scheduler {
         self.now = self.now.wrapping_add(1);
         for id in 0..usize::from(self.count) {
             let t = &mut self.tasks[slot(id)];
-            if t.state == State::Sleeping && reached(self.now, t.wake_at) {
+            if let State::Sleeping(deadline) = t.state
+                && reached(self.now, deadline)
+            {
                 self.make_ready(id);
             }
         }
@@ -319,8 +330,7 @@ impl Scheduler {
         }
         self.remove(usize::from(self.current));
         let t = &mut self.tasks[slot(usize::from(self.current))];
-        t.state = State::Sleeping;
-        t.wake_at = deadline;
+        t.state = State::Sleeping(deadline);
         t.slice_left = SLICE_TICKS;
         true
     }
@@ -516,7 +526,6 @@ impl Scheduler {
 
     /// Links `id` into the ring of its priority: at the tail, or at the head
     /// when `front`.
-    #[inline(always)]
     fn insert(&mut self, id: TaskId, front: bool) {
         let p = level(self.tasks[slot(id)].prio);
         let head = self.head[p];
