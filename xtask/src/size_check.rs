@@ -208,8 +208,15 @@ pub fn run(args: Args) -> Result<()> {
         .collect();
     if !failures.is_empty() {
         let lines: Vec<String> = failures.iter().map(|f| format!("  {f}")).collect();
+        let hint = match &base {
+            Some(b) if args.compare_to.is_none() => format!(
+                "\nIf a growth or removal is intended, run `cargo xtask size-check --update-baseline` and commit {}.",
+                b.label
+            ),
+            _ => String::new(),
+        };
         bail!(
-            "{} size check(s) failed:\n{}",
+            "{} size check(s) failed:\n{}{hint}",
             failures.len(),
             lines.join("\n")
         );

@@ -236,11 +236,7 @@ pub fn symbol_tables(reports: &[ImageReport]) -> String {
     out
 }
 
-/// The pull-request comment: a table of image, region, base, now, Δ bytes
-/// and Δ %, the failures, and the top symbol deltas where both ELFs were
-/// available.
-pub fn markdown(reports: &[ImageReport], missing: &[String]) -> String {
-    let mut out = String::from("## Firmware size\n\n");
+fn size_rows(out: &mut String, reports: &[&ImageReport]) {
     let _ = writeln!(out, "| image | region | base | now | Δ bytes | Δ % |");
     let _ = writeln!(out, "|---|---|--:|--:|--:|--:|");
     for r in reports {
@@ -252,6 +248,32 @@ pub fn markdown(reports: &[ImageReport], missing: &[String]) -> String {
                 r.image, region.used
             );
         }
+    }
+}
+
+/// The pull-request comment: a table of image, region, base, now, Δ bytes
+/// and Δ % (unchanged images folded into a `<details>` block), the failures, and the top symbol deltas where both ELFs were
+/// available.
+pub fn markdown(reports: &[ImageReport], missing: &[String]) -> String {
+    // Changed, new and failing images first; the rest folded away.
+    let (shown, unchanged): (Vec<&ImageReport>, Vec<&ImageReport>) =
+        reports.iter().partition(|r| {
+            !r.failures.is_empty() || r.regions.values().any(|g| g.base != Some(g.used))
+        });
+    let mut out = String::from("## Firmware size\n\n");
+    if shown.is_empty() {
+        out.push_str("No image changed size.\n");
+    } else {
+        size_rows(&mut out, &shown);
+    }
+    if !unchanged.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n<details><summary>{} unchanged image(s)</summary>\n",
+            unchanged.len()
+        );
+        size_rows(&mut out, &unchanged);
+        out.push_str("\n</details>\n");
     }
     let failures: Vec<&String> = reports
         .iter()
