@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use super::expect::Verdict;
-use super::runner::{self, RunOutcome, RunSpec};
+use super::runner::{self, RunSpec};
 use super::suite::{self, Runnable};
 use super::{End, process};
 use crate::boards::Boards;
@@ -30,29 +30,56 @@ pub fn run() -> Result<()> {
         bail!("no runnable test in qemu/tests.toml");
     }
 
-    println!("spawn → verdict per image, {RUNS} runs (ms):");
-    println!("{:<36} {:>8} {:>8} {:>8}", "image", "median", "min", "max");
+    println!(
+        "host load average: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_else(|_| "n/a\n".into())
+            .trim_end()
+    );
+    println!("spawn → verdict per image, {RUNS} runs (ms; cpu = QEMU user + system time):");
+    println!(
+        "{:<36} {:>8} {:>8} {:>8} {:>8}  failed runs",
+        "image", "median", "min", "max", "cpu"
+    );
     let mut medians = Vec::new();
+    let mut failed_runs = 0;
     for r in &runnable {
         let mut times = Vec::with_capacity(RUNS);
+        let mut cpu = Vec::with_capacity(RUNS);
+        let mut failures = Vec::new();
         for _ in 0..RUNS {
-            times.push(judged(r)?.wall);
+            let before = children_cpu();
+            let o = runner::run(spec(r, &mut r.expectation.watcher()))?;
+            cpu.push(children_cpu().saturating_sub(before));
+            times.push(o.wall);
+            if let Verdict::Failed(reason) = r.expectation.judge(&o).verdict {
+                failures.push(reason);
+            }
         }
         times.sort();
+        cpu.sort();
         let median = times[RUNS / 2];
         medians.push(median);
+        failed_runs += failures.len();
         println!(
-            "{:<36} {:>8.1} {:>8.1} {:>8.1}",
+            "{:<36} {:>8.1} {:>8.1} {:>8.1} {:>8.1}  {}",
             r.id,
             ms(median),
             ms(times[0]),
-            ms(times[RUNS - 1])
+            ms(times[RUNS - 1]),
+            ms(cpu[RUNS / 2]),
+            if failures.is_empty() {
+                "0".to_string()
+            } else {
+                format!("{} ({})", failures.len(), failures.join("; "))
+            }
         );
     }
     medians.sort();
     println!(
-        "median over images: {:.1} ms (goal ≤ 60 ms)",
-        ms(medians[medians.len() / 2])
+        "median over images: {:.1} ms (goal ≤ 60 ms); {failed_runs} of {} runs failed",
+        ms(medians[medians.len() / 2]),
+        RUNS * runnable.len()
     );
 
     let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -63,7 +90,8 @@ pub fn run() -> Result<()> {
         for _ in 0..jobs {
             s.spawn(|| {
                 while let Some(r) = runnable.get(next.fetch_add(1, Ordering::SeqCst)) {
-                    if let Err(e) = judged(r) {
+                    let outcome = runner::run(spec(r, &mut r.expectation.watcher()));
+                    if let Err(e) = outcome {
                         *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
                     }
                 }
@@ -121,22 +149,34 @@ pub fn run() -> Result<()> {
     Ok(())
 }
 
-/// One run of `r`, which must pass.
-fn judged(r: &Runnable<'_>) -> Result<RunOutcome> {
-    let mut watch = r.expectation.watcher();
-    let o = runner::run(RunSpec {
+fn spec<'a>(r: &'a Runnable<'_>, watch: &'a mut dyn FnMut(&str) -> Option<String>) -> RunSpec<'a> {
+    RunSpec {
         board: r.board,
         elf: &r.elf,
         extra_args: &r.test.qemu_args,
         timeout: r.test.timeout.unwrap_or(super::DEFAULT_TIMEOUT),
-        watch: &mut watch,
+        watch,
         echo: false,
         label: &r.id,
-    })?;
-    if let Verdict::Failed(reason) = r.expectation.judge(&o).verdict {
-        bail!("{} failed during the benchmark: {reason}", r.id);
     }
-    Ok(o)
+}
+
+/// User + system CPU time of all reaped children so far.
+#[cfg(unix)]
+fn children_cpu() -> Duration {
+    // SAFETY: getrusage fills the zeroed struct it is given.
+    let usage = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut u);
+        u
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+#[cfg(not(unix))]
+fn children_cpu() -> Duration {
+    Duration::ZERO
 }
 
 fn ms(d: Duration) -> f64 {

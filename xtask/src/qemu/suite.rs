@@ -86,7 +86,14 @@ pub fn run(ws: &Workspace, boards: &Boards, args: &Args) -> Result<()> {
         return Ok(());
     }
     if cases.is_empty() {
-        println!("no test selected");
+        if args.only_failed {
+            println!(
+                "nothing failed or errored in the last run ({})",
+                last_report.display()
+            );
+        } else {
+            println!("no test selected");
+        }
         return Ok(());
     }
 
@@ -489,10 +496,11 @@ fn color_enabled() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// The status word, right-aligned to 7 columns, coloured if `color`.
 fn paint(status: Status, color: bool) -> String {
-    let word = status.as_str();
+    let word = format!("{:>7}", status.as_str());
     if !color {
-        return word.to_owned();
+        return word;
     }
     let code = match status {
         Status::Passed => "32",
@@ -543,7 +551,7 @@ impl Printer {
             .map(|s| format!("  {s}"))
             .unwrap_or_default();
         let line = format!(
-            "{:>7}  {:<32} {:>7.3}s{reason}",
+            "{}  {:<32} {:>7.3}s{reason}",
             paint(r.status, self.color),
             r.id,
             r.duration_s
