@@ -69,6 +69,11 @@ pub struct Args {
     /// when given].
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
+    /// Instead of checking sizes, fuzz the ELF accounting for SECS seconds
+    /// (default 600; needs nightly and cargo-fuzz).
+    #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "600",
+          conflicts_with_all = ["elf", "update_baseline", "compare_to", "json", "symbols"])]
+    pub fuzz: Option<u64>,
 }
 
 fn parse_amount(text: &str) -> Result<Amount, String> {
@@ -114,6 +119,9 @@ struct Base {
 
 pub fn run(args: Args) -> Result<()> {
     let ws = Workspace::load()?;
+    if let Some(seconds) = args.fuzz {
+        return size::fuzz::run(&ws.root, seconds);
+    }
     let boards = Boards::load(&ws)?;
     let budgets_path = args
         .budgets
