@@ -1,23 +1,24 @@
 //! `cargo xtask bench firmware`: the kernel's measured goals.
 //!
-//! - Flash and RAM per release image, from the ELF's PT_LOAD program
-//!   headers (ELF gABI): flash is the file-backed bytes (`p_filesz`, so
-//!   `.data`'s flash copy counts), RAM the memory size (`p_memsz`) of the
-//!   segments whose VMA lies in the board's RAM region.
+//! - Flash and RAM per release image, as `cargo xtask size-check --json`
+//!   accounts them (PT_LOAD program headers).
 //! - Instructions per context switch on each board, printed by the
-//!   `switch_bench` image run under QEMU `-icount shift=0` (RISC-V: from
-//!   `minstret`; Cortex-M3: from SysTick virtual time, one instruction per
-//!   virtual nanosecond; see the image and the kernel's ports).
+//!   `switch_bench` image run through the QEMU harness under `-icount
+//!   shift=0` (RISC-V: from `minstret`; Cortex-M3: from SysTick virtual
+//!   time, one instruction per virtual nanosecond; see the image and the
+//!   kernel's ports).
 //! - RAM per task: its control block and its stack.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use goblin::elf::{Elf, program_header::PT_LOAD};
 
-use crate::boards::{Board, Boards, Region};
-use crate::build::{self, Image, Profile};
+use crate::boards::{Board, Boards};
+use crate::build::{self, Profile};
+use crate::qemu;
 use crate::workspace::Workspace;
 
 /// The image that measures the switch, in the `fw-tests` package.
@@ -31,6 +32,8 @@ const FLASH_GOALS: [(&str, u64); 2] = [
 ];
 /// Instructions per context switch we aim for.
 const SWITCH_GOAL: u64 = 100;
+/// Wall-clock limit for one bench run (it takes well under a second).
+const RUN_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn run() -> Result<()> {
     let ws = Workspace::load()?;
@@ -38,16 +41,17 @@ pub fn run() -> Result<()> {
     let all: Vec<&Board> = boards.all().iter().collect();
     let images = build::build_images(&ws, &all, &[Profile::Release])?;
 
-    println!(
-        "firmware footprint (release; bytes; flash = PT_LOAD file bytes, RAM = PT_LOAD memory in RAM)"
-    );
+    let products: Vec<_> = images.iter().filter(|i| i.package != FIXTURES).collect();
+    let sizes = footprints(products.iter().map(|i| i.elf.as_path()))?;
+    println!("firmware footprint (release, bytes, as `cargo xtask size-check` counts them)");
     println!(
         "{:<16} {:<13} {:>7} {:>7} {:>9}",
         "image", "board", "flash", "RAM", "flash goal"
     );
-    for image in images.iter().filter(|i| i.package != FIXTURES) {
-        let board = board_of(&all, image)?;
-        let (flash, ram) = footprint(&image.elf, &board.memory.ram)?;
+    for image in &products {
+        let Some(&(flash, ram)) = sizes.get(&image.elf) else {
+            bail!("size-check reported nothing for {}", image.elf.display());
+        };
         let goal = FLASH_GOALS
             .iter()
             .find(|(t, _)| *t == image.target)
@@ -105,56 +109,69 @@ pub fn run() -> Result<()> {
     Ok(())
 }
 
-fn board_of<'a>(boards: &[&'a Board], image: &Image) -> Result<&'a Board> {
-    boards
-        .iter()
-        .copied()
-        .find(|b| b.name == image.board)
-        .with_context(|| format!("no board `{}` in qemu/boards.toml", image.board))
-}
-
-/// Flash and RAM bytes of the ELF at `path` (see the module docs).
+/// Flash and RAM bytes per ELF, from `cargo xtask size-check --json
+/// --elf …` (one JSON object per line with `elf`, `flash_bytes` and
+/// `ram_bytes`).
 ///
-/// Errors: the file cannot be read or is not an ELF.
-fn footprint(path: &Path, ram: &Region) -> Result<(u64, u64)> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let elf =
-        Elf::parse(&bytes).with_context(|| format!("{} is not a valid ELF", path.display()))?;
-    let loads = elf.program_headers.iter().filter(|p| p.p_type == PT_LOAD);
-    let (mut flash, mut ram_bytes) = (0, 0);
-    for p in loads {
-        flash += p.p_filesz;
-        if ram.contains(p.p_vaddr, p.p_memsz) {
-            ram_bytes += p.p_memsz;
-        }
-    }
-    Ok((flash, ram_bytes))
-}
-
-/// Runs `elf` on `board` through the QEMU harness (`cargo xtask qemu
-/// --elf`), returning the firmware's console output.
-///
-/// Errors: the harness cannot start, or the image does not pass.
-fn run_image(elf: &Path, board: &Board) -> Result<String> {
+/// Errors: size-check cannot run or prints no usable JSON.
+fn footprints<'a>(elfs: impl Iterator<Item = &'a Path>) -> Result<BTreeMap<PathBuf, (u64, u64)>> {
     let xtask = std::env::current_exe().context("cannot locate the xtask binary")?;
-    let out = Command::new(xtask)
-        .arg("qemu")
-        .arg("--elf")
-        .arg(elf)
-        .args(["--target", &board.alias])
+    let mut cmd = Command::new(xtask);
+    cmd.args(["size-check", "--json"]);
+    for elf in elfs {
+        cmd.arg("--elf").arg(elf);
+    }
+    let out = cmd
         .output()
-        .context("cannot run `cargo xtask qemu --elf`")?;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    if !out.status.success() {
+        .context("cannot run `cargo xtask size-check`")?;
+    let sizes = parse_size_json(&String::from_utf8_lossy(&out.stdout))?;
+    if sizes.is_empty() {
         bail!(
-            "`cargo xtask qemu --elf {} --target {}` failed ({}):\n{stdout}{}",
-            elf.display(),
-            board.alias,
+            "`cargo xtask size-check --json` printed no sizes ({}):\n{}",
             out.status,
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    Ok(stdout)
+    Ok(sizes)
+}
+
+fn parse_size_json(text: &str) -> Result<BTreeMap<PathBuf, (u64, u64)>> {
+    let mut sizes = BTreeMap::new();
+    for line in text.lines().filter(|l| l.trim_start().starts_with('{')) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).context("size-check printed a line that is not JSON")?;
+        let field = |k: &str| {
+            v.get(k)
+                .with_context(|| format!("size-check JSON has no `{k}`"))
+        };
+        let elf = field("elf")?.as_str().context("`elf` is not a string")?;
+        let flash = field("flash_bytes")?
+            .as_u64()
+            .context("`flash_bytes` is not an integer")?;
+        let ram = field("ram_bytes")?
+            .as_u64()
+            .context("`ram_bytes` is not an integer")?;
+        sizes.insert(PathBuf::from(elf), (flash, ram));
+    }
+    Ok(sizes)
+}
+
+/// Runs `elf` on `board` through the QEMU harness, returning the
+/// firmware's console output.
+///
+/// Errors: QEMU cannot start, or the image does not exit 0.
+fn run_image(elf: &Path, board: &Board) -> Result<String> {
+    let outcome = qemu::run_elf(board, elf, RUN_TIMEOUT)?;
+    let console = outcome.console.join("\n");
+    if outcome.exit_code() != Some(0) {
+        bail!(
+            "{} on {} did not pass ({:?}):\n{console}",
+            elf.display(),
+            board.name,
+            outcome.end
+        );
+    }
+    Ok(console)
 }
 
 /// Figures printed by the `switch_bench` image.
@@ -237,17 +254,17 @@ mod tests {
     }
 
     #[test]
-    fn footprint_of_a_file_that_is_not_elf_names_it() {
-        let dir = std::env::temp_dir().join(format!("fw-bench-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("not-an-elf");
-        std::fs::write(&path, b"plain text").unwrap();
-        let ram = Region {
-            origin: 0x2000_0000,
-            length: 0x1000,
-        };
-        let err = format!("{:#}", footprint(&path, &ram).unwrap_err());
-        assert!(err.contains("not-an-elf"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
+    fn reads_sizes_from_size_check_json_lines() {
+        let text = concat!(
+            r#"{"image":"sifive_e/sched","elf":"t/rv/sched","flash_bytes":7424,"ram_bytes":4756}"#,
+            "\n",
+            r#"{"image":"lm3s6965evb/sched","elf":"t/arm/sched","flash_bytes":6280,"ram_bytes":4680}"#,
+            "\n",
+        );
+        let sizes = parse_size_json(text).unwrap();
+        assert_eq!(sizes[Path::new("t/rv/sched")], (7424, 4756));
+        assert_eq!(sizes[Path::new("t/arm/sched")], (6280, 4680));
+        let err = parse_size_json(r#"{"elf":"x","flash_bytes":1}"#).unwrap_err();
+        assert!(err.to_string().contains("ram_bytes"), "{err}");
     }
 }
