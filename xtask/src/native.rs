@@ -171,14 +171,20 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(line) = firmware {
         println!("native: firmware {line}");
     }
-    if let Some(gpu) = args.require {
-        match outcomes.get(gpu.name()) {
-            Some(Outcome::Tested(_)) => {}
-            Some(other) => bail!("--require {}: {} was {other}", gpu.name(), gpu.name()),
-            None => bail!("--require {}: {} was not selected", gpu.name(), gpu.name()),
-        }
+    match args.require {
+        Some(gpu) => check_required(&outcomes, gpu),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// `--require X`: anything but "built + tested" for X is a failure, so a GPU
+/// runner without a working GPU cannot pass.
+fn check_required(outcomes: &BTreeMap<&str, Outcome>, gpu: Gpu) -> Result<()> {
+    match outcomes.get(gpu.name()) {
+        Some(Outcome::Tested(_)) => Ok(()),
+        Some(other) => bail!("--require {}: {} was {other}", gpu.name(), gpu.name()),
+        None => bail!("--require {}: {} was not selected", gpu.name(), gpu.name()),
+    }
 }
 
 fn shown(ws: &Workspace, path: &Path) -> String {
@@ -359,6 +365,34 @@ pub fn bench() -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn require_fails_unless_tested() {
+        let mut outcomes = BTreeMap::new();
+        outcomes.insert("cuda", Outcome::NotRun("NoDriver (x)".into()));
+        outcomes.insert("metal", Outcome::TypeChecked);
+        let err = check_required(&outcomes, Gpu::Cuda)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("built, not run: NoDriver"), "{err}");
+        assert!(check_required(&outcomes, Gpu::Metal).is_err());
+        outcomes.insert("cuda", Outcome::Skipped("nvcc not found".into()));
+        assert!(check_required(&outcomes, Gpu::Cuda).is_err());
+        outcomes.insert("cuda", Outcome::Tested("ok".into()));
+        assert!(check_required(&outcomes, Gpu::Cuda).is_ok());
+        outcomes.clear();
+        assert!(
+            check_required(&outcomes, Gpu::Cuda).is_err(),
+            "not selected"
+        );
+    }
+
+    #[test]
+    fn backend_selection() {
+        assert!(BackendSel::All.selects("metal"));
+        assert!(BackendSel::Cuda.selects("cuda"));
+        assert!(!BackendSel::Cuda.selects("cpu"));
+    }
 
     #[test]
     fn outcome_lines() {
