@@ -41,18 +41,6 @@ pub struct Region {
     pub length: u64,
 }
 
-impl Region {
-    /// One past the last address, in bytes.
-    pub fn end(&self) -> u64 {
-        self.origin + self.length
-    }
-
-    /// Whether `[start, start + len)` lies wholly inside the region.
-    pub fn contains(&self, start: u64, len: u64) -> bool {
-        start >= self.origin && start.checked_add(len).is_some_and(|end| end <= self.end())
-    }
-}
-
 /// One QEMU board: `name` is QEMU's machine name, `alias` the short name
 /// (`arm`, `riscv`) accepted on the command line.
 #[derive(Debug, Clone)]
