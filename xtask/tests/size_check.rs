@@ -156,7 +156,7 @@ fn budgets_file_limits_apply_by_glob() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
         err.contains("lm3s6965evb/budget.elf: flash 1312 B > limit 1024 B (+288 B, +28.12 %)")
-            && err.contains("budget `lm3s6965evb/*` flash = 1024 B"),
+            && err.contains("budget `lm3s6965evb/*` flash = \"1 KiB\""),
         "{err}"
     );
     let bad = scratch(

@@ -113,8 +113,9 @@ struct RawEntry {
 struct Entry {
     pattern: String,
     matcher: GlobMatcher,
-    flash: Option<Amount>,
-    ram: Option<Amount>,
+    /// Limits with their text as written, for messages.
+    flash: Option<(Amount, String)>,
+    ram: Option<(Amount, String)>,
     max_growth: Option<Amount>,
 }
 
@@ -169,9 +170,14 @@ impl Budgets {
                 .build()
                 .with_context(|| format!("budget `{pattern}`: image is not a valid glob"))?
                 .compile_matcher();
+            let written = |v: &Option<RawAmount>| match v {
+                Some(RawAmount::Bytes(b)) => format!("{b}"),
+                Some(RawAmount::Text(t)) => format!("\"{t}\""),
+                None => String::new(),
+            };
             entries.push(Entry {
-                flash: field("flash", &raw.flash)?,
-                ram: field("ram", &raw.ram)?,
+                flash: field("flash", &raw.flash)?.map(|a| (a, written(&raw.flash))),
+                ram: field("ram", &raw.ram)?.map(|a| (a, written(&raw.ram))),
                 max_growth: field("max_growth", &raw.max_growth)?,
                 pattern,
                 matcher,
@@ -192,11 +198,12 @@ impl Budgets {
         // matching entries the tightest wins.
         let mut growth_bytes: Option<u64> = None;
         for e in self.entries.iter().filter(|e| e.matcher.is_match(image)) {
-            let amount = if region == "flash" { e.flash } else { e.ram };
-            if let Some(a) = amount {
+            let amount = if region == "flash" { &e.flash } else { &e.ram };
+            if let Some((a, a_text)) = amount {
                 let bytes = a.bytes_of(region_len);
                 if out.limit.as_ref().is_none_or(|(b, _)| bytes < *b) {
-                    out.limit = Some((bytes, format!("budget `{}` {region} = {a}", e.pattern)));
+                    out.limit =
+                        Some((bytes, format!("budget `{}` {region} = {a_text}", e.pattern)));
                 }
             }
             if let Some(g) = e.max_growth {
