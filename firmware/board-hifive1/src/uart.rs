@@ -1,6 +1,7 @@
 //! UART0 of the FE310 at 0x1001_3000 (FE310-G002 manual, chapter 18): the
 //! console. Polled: each byte waits while `txdata.full` is set.
 
+use core::arch::asm;
 use core::ptr::{read_volatile, write_volatile};
 
 const BASE: usize = 0x1001_3000;
@@ -30,19 +31,63 @@ pub fn __board_console_write(bytes: &[u8]) {
     }
 }
 
-/// Spin iterations covering the drain delay of QEMU's model, which sends
-/// its FIFO 100 ns of virtual time after a write (100 instructions under
-/// `-icount shift=0`) and, in QEMU 10.0, sets `ip.txwm` from `txcnt` alone.
-const DRAIN_SPINS: u32 = 2000;
+/// SiFive CLINT: mtimecmp of hart 0 and mtime (low words; the high words
+/// follow).
+const MTIMECMP: *mut u32 = 0x0200_4000 as *mut u32;
+const MTIME: *const u32 = 0x0200_BFF8 as *const u32;
+/// mie.MTIE and mip.MTIP (privileged spec 3.1.9).
+const MTI: usize = 1 << 7;
+/// Length of one idle period, in `mtime` counts (two periods of the
+/// 32.768 kHz clock, about 61 us of virtual time).
+const DRAIN_COUNTS: u32 = 2;
 
+/// Idle periods before the run ends. Each lets QEMU's main loop run once
+/// more, which is also when it finishes a console write the host pipe did
+/// not take at once.
+const IDLE_ROUNDS: u32 = 8;
+
+/// Waits until the console has sent everything. QEMU's model sends its
+/// FIFO from a virtual-time timer 100 ns after a write, without blocking
+/// on the host (a write the host does not take at once is finished later
+/// by QEMU's main loop), and in QEMU 10.0 sets `ip.txwm` from `txcnt`
+/// alone, so the guest cannot see the FIFO empty, and busy-waiting does not
+/// reliably let either happen before the exit. So after `ip.txwm`, the
+/// hart idles (WFI) for a few machine-timer periods: while it idles QEMU
+/// runs its due timers and its main loop. Interrupts stay masked (WFI
+/// wakes on a pending enabled interrupt regardless of mstatus.MIE,
+/// privileged spec 3.3.3); mtimecmp and mie are left changed, which only
+/// matters to a run that is about to end.
 #[unsafe(no_mangle)]
 pub fn __board_console_flush() {
-    // SAFETY: UART0 interrupt-pending register, read only.
-    while unsafe { read_volatile(IP) } & IP_TXWM == 0 {}
-    // A counted loop, not `spin_loop`: QEMU ends the translation block at
-    // a `pause` hint, and virtual time need not advance across it.
-    let mut n = 0;
-    while n < DRAIN_SPINS {
-        n = core::hint::black_box(n + 1);
+    // SAFETY: UART0's interrupt-pending register; machine interrupts are
+    // masked for the rest of the run, so the timer compares never trap.
+    unsafe {
+        while read_volatile(IP) & IP_TXWM == 0 {}
+        asm!("csrci mstatus, 8", options(nostack));
+        asm!("csrs mie, {}", in(reg) MTI, options(nostack));
+    }
+    for _ in 0..IDLE_ROUNDS {
+        idle_for(DRAIN_COUNTS);
+    }
+}
+
+/// Idles the hart (WFI) until `counts` of `mtime` have passed.
+fn idle_for(counts: u32) {
+    // SAFETY: the CLINT of hart 0 and the WFI/mip reads; see the caller.
+    unsafe {
+        let lo = read_volatile(MTIME);
+        let hi = read_volatile(MTIME.add(1));
+        let (deadline, carry) = lo.overflowing_add(counts);
+        write_volatile(MTIMECMP, u32::MAX);
+        write_volatile(MTIMECMP.add(1), hi + u32::from(carry));
+        write_volatile(MTIMECMP, deadline);
+        loop {
+            asm!("wfi", options(nostack));
+            let mip: usize;
+            asm!("csrr {}, mip", out(reg) mip, options(nostack));
+            if mip & MTI != 0 {
+                break;
+            }
+        }
     }
 }
