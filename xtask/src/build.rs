@@ -125,7 +125,12 @@ fn cargo_build(
             "--message-format=json-render-diagnostics",
             "--bins",
         ])
-        .args(["--target", &board.target, "--profile", profile.cargo_name()]);
+        .args(["--target", &board.target, "--profile", profile.cargo_name()])
+        // No checkout path in the images, so release archives are reproducible.
+        .args([
+            "--config",
+            &crate::release::remap_path_config(ws, &board.target),
+        ]);
     for p in packages {
         cmd.args(["--package", p]);
     }

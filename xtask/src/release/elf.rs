@@ -1,0 +1,172 @@
+//! A firmware ELF turned into what a flasher needs: the raw image of its
+//! file-backed `PT_LOAD` segments placed at their load addresses (LMA,
+//! `p_paddr`), as `objcopy -O binary` writes it, plus flash/RAM usage.
+//! Program headers are read with goblin (ELF gABI, "Program Header").
+
+use anyhow::{Context, Result, bail};
+use goblin::elf::Elf;
+use goblin::elf::program_header::PT_LOAD;
+
+use crate::boards::Memory;
+
+/// The flashable image of one ELF.
+#[derive(Debug, PartialEq, Eq)]
+pub struct FlashImage {
+    /// Bytes from `load_address` on; gaps between segments are zero-filled.
+    pub bin: Vec<u8>,
+    /// Where `bin[0]` goes, in bytes from address 0 (the lowest segment LMA).
+    pub load_address: u64,
+    /// `e_entry`.
+    pub entry: u64,
+    /// File-backed bytes stored in flash (`.text`, `.rodata`, `.data`'s copy).
+    pub flash_bytes: u64,
+    /// `p_memsz` of the loadable segments whose VMA lies in RAM (`.data`, `.bss`, stacks).
+    pub ram_bytes: u64,
+}
+
+/// Extracts the flash image of `elf` for a board with memory map `memory`.
+/// `what` names the ELF in errors.
+///
+/// Flash and RAM usage are computed here from the same `PT_LOAD` walk that
+/// builds the image; they move to the size-check module's API once it
+/// offers one.
+///
+/// Errors: not an ELF, a segment whose bytes lie outside the file, a
+/// file-backed segment whose LMA is outside the board's flash, overlapping
+/// segments, or no file-backed segment at all.
+pub fn flash_image(what: &str, bytes: &[u8], memory: &Memory) -> Result<FlashImage> {
+    let elf = Elf::parse(bytes).with_context(|| format!("{what} is not a valid ELF file"))?;
+    let mut segments = Vec::new();
+    let mut ram_bytes = 0;
+    for ph in elf.program_headers.iter().filter(|ph| ph.p_type == PT_LOAD) {
+        if memory.ram.contains(ph.p_vaddr, ph.p_memsz) {
+            ram_bytes += ph.p_memsz;
+        }
+        if ph.p_filesz == 0 {
+            continue;
+        }
+        let data = usize::try_from(ph.p_offset)
+            .ok()
+            .zip(usize::try_from(ph.p_filesz).ok())
+            .and_then(|(off, len)| bytes.get(off..off.checked_add(len)?))
+            .with_context(|| {
+                format!(
+                    "{what}: PT_LOAD at offset {:#x} ({} bytes) lies outside the file",
+                    ph.p_offset, ph.p_filesz
+                )
+            })?;
+        if !memory.flash.contains(ph.p_paddr, ph.p_filesz) {
+            bail!(
+                "{what}: PT_LOAD with LMA {:#x} ({} bytes) is outside the board's flash \
+                 [{:#x}, {:#x})",
+                ph.p_paddr,
+                ph.p_filesz,
+                memory.flash.origin,
+                memory.flash.end()
+            );
+        }
+        segments.push((ph.p_paddr, data));
+    }
+    segments.sort_by_key(|&(lma, _)| lma);
+    let mut end = 0;
+    for &(lma, data) in &segments {
+        if lma < end {
+            bail!("{what}: PT_LOAD segments overlap at LMA {lma:#x}");
+        }
+        end = lma + data.len() as u64;
+    }
+    let Some(&(start, _)) = segments.first() else {
+        bail!("{what} has no file-backed PT_LOAD segment: nothing to flash");
+    };
+    // Every segment lies in the flash region checked above, so the span fits usize.
+    let mut bin = vec![0u8; (end - start) as usize];
+    for (lma, data) in &segments {
+        let at = (lma - start) as usize;
+        bin[at..at + data.len()].copy_from_slice(data);
+    }
+    Ok(FlashImage {
+        flash_bytes: segments.iter().map(|(_, d)| d.len() as u64).sum(),
+        bin,
+        load_address: start,
+        entry: elf.entry,
+        ram_bytes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::boards::Region;
+
+    const MEMORY: Memory = Memory {
+        flash: Region {
+            origin: 0x1000,
+            length: 0x1000,
+        },
+        ram: Region {
+            origin: 0x8000,
+            length: 0x100,
+        },
+    };
+
+    /// A little-endian ELF32 executable with the given `(vaddr, paddr,
+    /// data, memsz)` PT_LOAD segments, laid out as a linker would.
+    fn elf32(segments: &[(u32, u32, &[u8], u32)]) -> Vec<u8> {
+        let phoff = 52u32;
+        let data_off = phoff + 32 * segments.len() as u32;
+        let mut out = Vec::new();
+        out.extend_from_slice(b"\x7fELF\x01\x01\x01\0\0\0\0\0\0\0\0\0");
+        out.extend_from_slice(&2u16.to_le_bytes()); // e_type: ET_EXEC
+        out.extend_from_slice(&40u16.to_le_bytes()); // e_machine: EM_ARM
+        // e_version, e_entry, e_phoff, e_shoff, e_flags
+        for word in [1u32, 0x1001, phoff, 0, 0] {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+        // e_ehsize, e_phentsize, e_phnum, e_shentsize, e_shnum, e_shstrndx
+        for half in [52u16, 32, segments.len() as u16, 40, 0, 0] {
+            out.extend_from_slice(&half.to_le_bytes());
+        }
+        let mut off = data_off;
+        for (vaddr, paddr, data, memsz) in segments {
+            for word in [1, off, *vaddr, *paddr, data.len() as u32, *memsz, 5, 4] {
+                out.extend_from_slice(&word.to_le_bytes());
+            }
+            off += data.len() as u32;
+        }
+        for (_, _, data, _) in segments {
+            out.extend_from_slice(data);
+        }
+        out
+    }
+
+    #[test]
+    fn places_data_copy_at_its_lma_and_fills_gaps_with_zero() {
+        let elf = elf32(&[
+            (0x1000, 0x1000, b"TEXT", 4),
+            (0x8000, 0x1008, b"DA", 0x10), // .data + .bss: VMA in RAM, LMA in flash
+        ]);
+        let img = flash_image("t.elf", &elf, &MEMORY).unwrap();
+        assert_eq!(img.load_address, 0x1000);
+        assert_eq!(img.entry, 0x1001);
+        assert_eq!(img.bin, b"TEXT\0\0\0\0DA");
+        assert_eq!((img.flash_bytes, img.ram_bytes), (6, 0x10));
+    }
+
+    #[test]
+    fn rejects_lma_outside_flash_and_overlaps_and_garbage() {
+        let outside = elf32(&[(0x8000, 0x8000, b"D", 1)]);
+        let err = flash_image("t.elf", &outside, &MEMORY).unwrap_err();
+        assert!(
+            err.to_string().contains("outside the board's flash"),
+            "{err}"
+        );
+        let overlap = elf32(&[(0x1000, 0x1000, b"AAAA", 4), (0x1002, 0x1002, b"B", 1)]);
+        let err = flash_image("t.elf", &overlap, &MEMORY).unwrap_err();
+        assert!(err.to_string().contains("overlap"), "{err}");
+        let err = flash_image("t.elf", b"not an elf", &MEMORY).unwrap_err();
+        assert!(
+            err.to_string().contains("t.elf is not a valid ELF"),
+            "{err}"
+        );
+    }
+}
