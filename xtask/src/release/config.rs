@@ -14,6 +14,8 @@ const TABLE: &str = "[workspace.metadata.release] in Cargo.toml";
 struct RawConfig {
     name: String,
     packages: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
     profiles: Vec<String>,
     include: Vec<String>,
 }
@@ -23,8 +25,10 @@ struct RawConfig {
 pub struct Config {
     /// Project name, the first part of every archive name.
     pub name: String,
-    /// Firmware packages whose every binary is shipped.
+    /// Firmware packages whose binaries are shipped.
     pub packages: Vec<String>,
+    /// Binaries of those packages that are not shipped.
+    pub exclude: Vec<String>,
     pub profiles: Vec<Profile>,
     /// Workspace-relative files copied into each archive's root folder.
     pub include: Vec<String>,
@@ -66,6 +70,16 @@ impl Config {
             };
             versions.push((name.as_str(), p.version.to_string()));
         }
+        for bin in &raw.exclude {
+            let known = firmware
+                .iter()
+                .filter(|p| raw.packages.iter().any(|s| s == p.name.as_str()))
+                .flat_map(|p| &p.targets)
+                .any(|t| t.is_bin() && t.name == *bin);
+            if !known {
+                bail!("{TABLE}: exclude lists `{bin}`, which is no binary of the shipped packages");
+            }
+        }
         let Some((_, version)) = versions.first().cloned() else {
             bail!("{TABLE}: packages is empty; list the firmware packages to ship");
         };
@@ -96,10 +110,16 @@ impl Config {
         Ok(Self {
             name: raw.name,
             packages: raw.packages,
+            exclude: raw.exclude,
             profiles,
             include: raw.include,
             version,
         })
+    }
+
+    /// Whether `image` (a binary of `package`) goes into the archives.
+    pub fn ships(&self, package: &str, image: &str) -> bool {
+        self.packages.iter().any(|p| p == package) && !self.exclude.iter().any(|e| e == image)
     }
 
     /// `<name>-<version>-<target>`, plus `-<profile>` for profiles other than

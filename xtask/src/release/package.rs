@@ -58,7 +58,7 @@ pub fn run(args: &Args) -> Result<()> {
             let shipped: Vec<&Image> = images
                 .iter()
                 .filter(|i| i.target == board.target && i.profile == profile)
-                .filter(|i| config.packages.contains(&i.package))
+                .filter(|i| config.ships(&i.package, &i.name))
                 .collect();
             if shipped.is_empty() {
                 bail!(

@@ -1,0 +1,525 @@
+//! `cargo xtask release` on the workspace's real firmware: archives that
+//! `sha256sum` and `--verify` accept, that `--verify` rejects once tampered
+//! with, signatures, notes and tags, no host path in the images, and no
+//! file under its final name after a `kill -9`.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lies in the workspace")
+        .to_path_buf()
+}
+
+/// A fresh, empty folder for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("release-tests")
+        .join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).expect("remove old scratch folder");
+    }
+    std::fs::create_dir_all(&dir).expect("create scratch folder");
+    dir
+}
+
+/// `cargo xtask <args>` run from `cwd`, with the default epoch.
+fn xtask(cwd: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.current_dir(cwd)
+        .args(args)
+        .env_remove("SOURCE_DATE_EPOCH");
+    cmd
+}
+
+fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("xtask runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs `--verify` on `dir` and returns its stderr, asserting it failed.
+fn verify_fails(dir: &Path) -> String {
+    let out = xtask(&root(), &["release", "--verify"])
+        .arg(dir)
+        .output()
+        .expect("xtask runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "--verify accepted a bad release:\n{stderr}"
+    );
+    stderr
+}
+
+/// One release of this workspace, built once per test binary.
+fn shared_release() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = scratch("shared").join("dist");
+        run_ok(xtask(&root(), &["release", "--out"]).arg(&dir));
+        dir
+    })
+}
+
+/// A private copy of the shared release.
+fn copy_of_release(name: &str) -> PathBuf {
+    let dir = scratch(name).join("dist");
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(shared_release()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+    }
+    dir
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn dist_manifest(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("dist-manifest.json")).unwrap()).unwrap()
+}
+
+fn archives(dir: &Path) -> Vec<String> {
+    dist_manifest(dir)["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "archive")
+        .map(|a| a["path"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Every regular file of a `.tar.gz`, by path.
+fn members(archive: &Path) -> BTreeMap<String, Vec<u8>> {
+    let file = std::fs::File::open(archive).unwrap();
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut out = BTreeMap::new();
+    for entry in tar.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.header().entry_type().is_file() {
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data).unwrap();
+            out.insert(entry.path().unwrap().display().to_string(), data);
+        }
+    }
+    out
+}
+
+/// Rewrites dist-manifest.json and SHA256SUMS to match the files as they
+/// are now, so a tampered archive fails only the check under test.
+fn reseal(dir: &Path) {
+    let mut manifest = dist_manifest(dir);
+    for a in manifest["artifacts"].as_array_mut().unwrap() {
+        let bytes = std::fs::read(dir.join(a["path"].as_str().unwrap())).unwrap();
+        a["size"] = bytes.len().into();
+        a["sha256"] = sha256_hex(&bytes).into();
+    }
+    std::fs::write(
+        dir.join("dist-manifest.json"),
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+    let mut sums = String::new();
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "SHA256SUMS")
+        .collect();
+    names.sort();
+    for name in names {
+        let bytes = std::fs::read(dir.join(&name)).unwrap();
+        sums.push_str(&format!("{}  {name}\n", sha256_hex(&bytes)));
+    }
+    std::fs::write(dir.join("SHA256SUMS"), sums).unwrap();
+}
+
+fn tool(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+#[test]
+fn release_is_accepted_by_sha256sum_and_verify() {
+    let dir = shared_release();
+    match tool("sha256sum") {
+        Some(sha256sum) => {
+            let out = Command::new(sha256sum)
+                .args(["-c", "--strict", "SHA256SUMS"])
+                .current_dir(dir)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "sha256sum -c --strict: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        None => println!("skipped: sha256sum -c (coreutils sha256sum not on PATH)"),
+    }
+    let out = run_ok(xtask(&root(), &["release", "--verify"]).arg(dir));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("verified"));
+
+    let names = archives(dir);
+    assert_eq!(names.len(), 2, "one archive per target: {names:?}");
+    let manifest = dist_manifest(dir);
+    let version = manifest["version"].as_str().unwrap();
+    for target in ["thumbv7m-none-eabi", "riscv32imac-unknown-none-elf"] {
+        let name = format!("embedded-xtask-{version}-{target}.tar.gz");
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+}
+
+#[test]
+fn archives_hold_elf_bin_manifest_readme_and_license() {
+    let dir = shared_release();
+    let objcopy = llvm_objcopy();
+    for name in archives(dir) {
+        let root_folder = name.trim_end_matches(".tar.gz");
+        let files = members(&dir.join(&name));
+        assert!(
+            files
+                .keys()
+                .all(|p| p.starts_with(&format!("{root_folder}/"))),
+            "{name}: {:?}",
+            files.keys()
+        );
+        for f in [
+            "README.md",
+            "LICENSE-MIT",
+            "LICENSE-APACHE",
+            "manifest.json",
+        ] {
+            assert!(
+                files.contains_key(&format!("{root_folder}/{f}")),
+                "{name} lacks {f}"
+            );
+        }
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&files[&format!("{root_folder}/manifest.json")]).unwrap();
+        let images = manifest["images"].as_array().unwrap();
+        assert!(
+            images.iter().any(|i| i["name"] == "sched"),
+            "{name} ships no sched image"
+        );
+        for image in images {
+            let elf = &files[&format!("{root_folder}/{}", image["elf"]["path"].as_str().unwrap())];
+            let bin = &files[&format!("{root_folder}/{}", image["bin"]["path"].as_str().unwrap())];
+            assert_eq!(&elf[..4], b"\x7fELF");
+            assert!(image["flash_bytes"].as_u64().unwrap() >= bin.len() as u64 / 2);
+            assert!(image["load_address"].as_str().unwrap().starts_with("0x"));
+            // The .bin is what `objcopy -O binary` makes of the ELF.
+            if let Some(objcopy) = &objcopy {
+                let scratch = scratch(&format!("objcopy-{}", image["name"].as_str().unwrap()));
+                std::fs::write(scratch.join("in.elf"), elf).unwrap();
+                let status = Command::new(objcopy)
+                    .args(["-O", "binary", "in.elf", "out.bin"])
+                    .current_dir(&scratch)
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+                assert!(
+                    std::fs::read(scratch.join("out.bin")).unwrap() == *bin,
+                    "{name}: {} differs from llvm-objcopy -O binary",
+                    image["bin"]["path"]
+                );
+            }
+        }
+    }
+    if objcopy.is_none() {
+        println!("skipped: .bin vs llvm-objcopy (llvm-tools component not installed)");
+    }
+}
+
+/// llvm-objcopy from the toolchain's llvm-tools component.
+fn llvm_objcopy() -> Option<PathBuf> {
+    let out = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .current_dir(root())
+        .output()
+        .ok()?;
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    std::fs::read_dir(sysroot.join("lib/rustlib"))
+        .ok()?
+        .filter_map(|e| Some(e.ok()?.path().join("bin/llvm-objcopy")))
+        .find(|p| p.is_file())
+}
+
+#[test]
+fn verify_rejects_a_flipped_byte() {
+    let dir = copy_of_release("flipped-byte");
+    let name = archives(&dir).remove(0);
+    let path = dir.join(&name);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap();
+    let err = verify_fails(&dir);
+    assert!(
+        err.contains(&format!("checksum mismatch for `{name}`")),
+        "{err}"
+    );
+}
+
+#[test]
+fn verify_rejects_a_missing_file() {
+    let dir = copy_of_release("missing-file");
+    std::fs::remove_file(dir.join("sbom.cdx.json")).unwrap();
+    let err = verify_fails(&dir);
+    assert!(err.contains("missing file `sbom.cdx.json`"), "{err}");
+}
+
+#[test]
+fn verify_rejects_an_extra_file() {
+    let dir = copy_of_release("extra-file");
+    std::fs::write(dir.join("payload.bin"), b"not part of the release").unwrap();
+    let err = verify_fails(&dir);
+    assert!(err.contains("extra file `payload.bin`"), "{err}");
+}
+
+#[test]
+fn verify_rejects_a_path_traversal_entry() {
+    let dir = copy_of_release("path-traversal");
+    let name = archives(&dir).remove(0);
+    let root_folder = name.trim_end_matches(".tar.gz");
+    // Rebuild the archive with one more entry, `<root>/../../evil.sh`, whose
+    // name is written into the header directly: tar writers refuse `..`.
+    let mut tar = tar::Builder::new(Vec::new());
+    for (path, data) in members(&dir.join(&name)) {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        tar.append_data(&mut h, path, data.as_slice()).unwrap();
+    }
+    let evil = format!("{root_folder}/../../evil.sh");
+    let payload = b"#!/bin/sh\necho owned\n";
+    let mut h = tar::Header::new_gnu();
+    h.as_gnu_mut().unwrap().name[..evil.len()].copy_from_slice(evil.as_bytes());
+    h.set_size(payload.len() as u64);
+    h.set_mode(0o755);
+    h.set_cksum();
+    tar.append(&h, &payload[..]).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &tar.into_inner().unwrap()).unwrap();
+    std::fs::write(dir.join(&name), gz.finish().unwrap()).unwrap();
+    reseal(&dir);
+
+    let err = verify_fails(&dir);
+    assert!(
+        err.contains(&format!("entry `{evil}` contains `..` (path traversal)")),
+        "{err}"
+    );
+    assert!(
+        !err.contains("checksum mismatch"),
+        "only the traversal must fail: {err}"
+    );
+}
+
+#[test]
+fn signed_release_verifies_with_its_key_only() {
+    let dir = scratch("signed");
+    let key = |name: &str| dir.join(name);
+    let pair = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
+    std::fs::write(
+        key("release.key"),
+        pair.sk.to_box(None).unwrap().to_string(),
+    )
+    .unwrap();
+    std::fs::write(key("release.pub"), pair.pk.to_box().unwrap().to_string()).unwrap();
+    let other = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
+    std::fs::write(key("other.pub"), other.pk.to_box().unwrap().to_string()).unwrap();
+
+    let out_dir = dir.join("dist");
+    run_ok(
+        xtask(&root(), &["release", "--out"])
+            .arg(&out_dir)
+            .arg("--sign")
+            .arg(key("release.key")),
+    );
+    assert!(out_dir.join("SHA256SUMS.minisig").is_file());
+    run_ok(
+        xtask(&root(), &["release", "--verify"])
+            .arg(&out_dir)
+            .arg("--pubkey")
+            .arg(key("release.pub")),
+    );
+    let out = xtask(&root(), &["release", "--verify"])
+        .arg(&out_dir)
+        .arg("--pubkey")
+        .arg(key("other.pub"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("SHA256SUMS.minisig does not verify"),
+        "{err}"
+    );
+
+    // The stock CLI accepts the same files, when it is installed.
+    match tool("minisign") {
+        Some(cli) => {
+            let status = Command::new(cli)
+                .args(["-V", "-q", "-m", "SHA256SUMS", "-p"])
+                .arg(key("release.pub"))
+                .current_dir(&out_dir)
+                .status()
+                .unwrap();
+            assert!(status.success(), "minisign -V rejected the signature");
+        }
+        None => println!("skipped: check with the minisign CLI (not on PATH)"),
+    }
+}
+
+#[test]
+fn notes_list_sizes_and_deltas_against_a_previous_release() {
+    let dir = scratch("notes").join("dist");
+    run_ok(
+        xtask(&root(), &["release", "--notes", "--previous"])
+            .arg(shared_release())
+            .arg("--out")
+            .arg(&dir),
+    );
+    let notes = std::fs::read_to_string(dir.join("RELEASE_NOTES.md")).unwrap();
+    assert!(notes.contains("## Image sizes"), "{notes}");
+    // Same commit as the previous release: every delta is zero.
+    assert!(
+        notes.contains("| sched | thumbv7m-none-eabi | release |"),
+        "{notes}"
+    );
+    assert!(notes.contains("±0") && !notes.contains("new |"), "{notes}");
+    run_ok(xtask(&root(), &["release", "--verify"]).arg(&dir));
+}
+
+#[test]
+fn tag_must_match_the_workspace_version() {
+    let out = xtask(&root(), &["release", "--tag", "v999.0.0", "--out"])
+        .arg(scratch("tag").join("dist"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a mismatched tag was accepted");
+    assert!(
+        err.contains("tag `v999.0.0` does not match the workspace version"),
+        "{err}"
+    );
+}
+
+/// Hubris' check: no image built by the workspace, in any profile, holds
+/// the checkout path (debug info and panic locations would carry it
+/// without `--remap-path-prefix`).
+#[test]
+fn images_do_not_contain_the_checkout_path() {
+    let out = run_ok(xtask(
+        &root(),
+        &["build", "--target", "all", "--profile", "all"],
+    ));
+    let needle = root().display().to_string();
+    let elfs: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+    assert!(elfs.len() >= 4, "too few images: {elfs:?}");
+    for elf in elfs {
+        let bytes = std::fs::read(elf).unwrap();
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "{elf} contains the checkout path {needle}"
+        );
+    }
+}
+
+/// Kills `release` with SIGKILL at random points while it packages, and
+/// checks that `dist` either does not exist or is a complete release equal
+/// to an uninterrupted one; a later run cleans up and succeeds.
+#[test]
+fn kill_9_during_packaging_leaves_no_file_under_its_final_name() {
+    let reference = std::fs::read(shared_release().join("SHA256SUMS")).unwrap();
+    let parent = scratch("kill");
+    let out = parent.join("dist");
+    let staging = parent.join(".dist.partial");
+    let mut seed = std::process::id() as u64 ^ 0x9e37_79b9_7f4a_7c15;
+    let mut random = move |below: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below.max(1)
+    };
+    // Packaging time, measured once: from the staging folder's appearance to exit.
+    let mut packaging = Duration::from_millis(200);
+    let mut killed_while_packaging = 0;
+    for round in 0..16 {
+        if round % 4 == 0 && out.exists() {
+            std::fs::remove_dir_all(&out).unwrap();
+        }
+        // Left by the previous round's kill; the release removes it too,
+        // but the wait below must see this round's own staging folder.
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging).unwrap();
+        }
+        let mut child = xtask(&root(), &["release", "--out"])
+            .arg(&out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while !staging.exists() && child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "release never started packaging");
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let started = Instant::now();
+        if round == 0 {
+            assert!(
+                child.wait().unwrap().success(),
+                "uninterrupted release failed"
+            );
+            packaging = started.elapsed();
+        } else {
+            let delay = random(packaging.as_micros() as u64);
+            std::thread::sleep(Duration::from_micros(delay));
+            if child.try_wait().unwrap().is_none() {
+                child.kill().unwrap();
+                killed_while_packaging += 1;
+            }
+            child.wait().unwrap();
+        }
+        for entry in std::fs::read_dir(&parent).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(
+                [".dist.partial", ".dist.old", "dist"].contains(&name.as_str()),
+                "round {round}: unexpected `{name}` beside the release"
+            );
+        }
+        if out.exists() {
+            let sums = std::fs::read(out.join("SHA256SUMS"))
+                .unwrap_or_else(|_| panic!("round {round}: dist exists without SHA256SUMS"));
+            assert_eq!(sums, reference, "round {round}: dist holds another release");
+            run_ok(xtask(&root(), &["release", "--verify"]).arg(&out));
+        }
+    }
+    assert!(
+        killed_while_packaging >= 8,
+        "only {killed_while_packaging} of 15 kills landed while packaging"
+    );
+    // The last round's leftovers are cleaned up by the next release.
+    run_ok(xtask(&root(), &["release", "--out"]).arg(&out));
+    assert!(!staging.exists() && !parent.join(".dist.old").exists());
+    assert_eq!(std::fs::read(out.join("SHA256SUMS")).unwrap(), reference);
+}
