@@ -429,7 +429,7 @@ fn tag_must_match_the_workspace_version() {
 /// without `--remap-path-prefix`).
 #[test]
 fn images_do_not_contain_the_checkout_path() {
-    let out = run_ok(xtask(
+    let out = run_ok(&mut xtask(
         &root(),
         &["build", "--target", "all", "--profile", "all"],
     ));

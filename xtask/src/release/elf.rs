@@ -3,11 +3,19 @@
 //! `p_paddr`), as `objcopy -O binary` writes it, plus flash/RAM usage.
 //! Program headers are read with goblin (ELF gABI, "Program Header").
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use goblin::elf::Elf;
 use goblin::elf::program_header::PT_LOAD;
 
 use crate::boards::Memory;
+
+// Flash/RAM accounting is size-check's, compiled from its very file so the
+// two never disagree: the module is private to `size_check` and is built to
+// be included this way (its fuzz target does the same). Becomes a `use` once
+// `size_check` exports it.
+#[allow(dead_code, clippy::duplicate_mod)]
+#[path = "../size/elf.rs"]
+mod accounting;
 
 /// The flashable image of one ELF.
 #[derive(Debug, PartialEq, Eq)]
@@ -18,30 +26,31 @@ pub struct FlashImage {
     pub load_address: u64,
     /// `e_entry`.
     pub entry: u64,
-    /// File-backed bytes stored in flash (`.text`, `.rodata`, `.data`'s copy).
+    /// Flash used, bytes, as `cargo xtask size-check` counts it.
     pub flash_bytes: u64,
-    /// `p_memsz` of the loadable segments whose VMA lies in RAM (`.data`, `.bss`, stacks).
+    /// RAM used, bytes, as `cargo xtask size-check` counts it.
     pub ram_bytes: u64,
 }
 
 /// Extracts the flash image of `elf` for a board with memory map `memory`.
 /// `what` names the ELF in errors.
 ///
-/// Flash and RAM usage are computed here from the same `PT_LOAD` walk that
-/// builds the image; they move to the size-check module's API once it
-/// offers one.
-///
-/// Errors: not an ELF, a segment whose bytes lie outside the file, a
+/// Errors: not an ELF, an ELF size-check cannot account, a segment whose bytes lie outside the file, a
 /// file-backed segment whose LMA is outside the board's flash, overlapping
 /// segments, or no file-backed segment at all.
 pub fn flash_image(what: &str, bytes: &[u8], memory: &Memory) -> Result<FlashImage> {
     let elf = Elf::parse(bytes).with_context(|| format!("{what} is not a valid ELF file"))?;
+    let span = |r: crate::boards::Region| accounting::Span {
+        origin: r.origin,
+        length: r.length,
+    };
+    let map = accounting::MemoryMap {
+        flash: span(memory.flash),
+        ram: span(memory.ram),
+    };
+    let usage = accounting::account(bytes, &map).map_err(|e| anyhow!("{what}: {e}"))?;
     let mut segments = Vec::new();
-    let mut ram_bytes = 0;
     for ph in elf.program_headers.iter().filter(|ph| ph.p_type == PT_LOAD) {
-        if memory.ram.contains(ph.p_vaddr, ph.p_memsz) {
-            ram_bytes += ph.p_memsz;
-        }
         if ph.p_filesz == 0 {
             continue;
         }
@@ -85,11 +94,11 @@ pub fn flash_image(what: &str, bytes: &[u8], memory: &Memory) -> Result<FlashIma
         bin[at..at + data.len()].copy_from_slice(data);
     }
     Ok(FlashImage {
-        flash_bytes: segments.iter().map(|(_, d)| d.len() as u64).sum(),
         bin,
         load_address: start,
         entry: elf.entry,
-        ram_bytes,
+        flash_bytes: usage.flash_bytes,
+        ram_bytes: usage.ram_bytes,
     })
 }
 
