@@ -5,7 +5,8 @@
 //! `dist-manifest.json`, `SHA256SUMS` (the `sha256sum -c` format) and
 //! optionally `SHA256SUMS.minisig`. The same commit gives byte-identical files
 //! (except the signature) on any machine and from any checkout path.
-//! `--verify DIR` re-checks such a directory.
+//! `--verify DIR` re-checks such a directory; `--reproducible` proves the
+//! claim by building twice.
 
 mod archive;
 mod checksums;
@@ -16,6 +17,7 @@ mod manifest;
 mod notes;
 mod package;
 mod remap;
+mod reproducible;
 mod sbom;
 mod sign;
 mod verify;
@@ -53,11 +55,16 @@ pub struct Args {
     /// HEAD and equal `v<workspace version>`.
     #[arg(long, value_name = "TAG", num_args = 0..=1, default_missing_value = "")]
     pub tag: Option<String>,
+    /// Build the release of HEAD in two clones at different paths and
+    /// require byte-identical SHA256SUMS.
+    #[arg(long, conflicts_with_all = ["out", "verify", "sign", "notes", "tag"])]
+    pub reproducible: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
     match &args.verify {
         Some(dir) => verify::run(dir, args.pubkey.as_deref()),
+        None if args.reproducible => reproducible::run(),
         None => package::run(&args),
     }
 }
