@@ -64,14 +64,14 @@ pub fn flash_image(what: &str, bytes: &[u8], memory: &Memory) -> Result<FlashIma
                     ph.p_offset, ph.p_filesz
                 )
             })?;
-        if !memory.flash.contains(ph.p_paddr, ph.p_filesz) {
+        if !map.flash.contains(ph.p_paddr, ph.p_filesz) {
             bail!(
                 "{what}: PT_LOAD with LMA {:#x} ({} bytes) is outside the board's flash \
                  [{:#x}, {:#x})",
                 ph.p_paddr,
                 ph.p_filesz,
-                memory.flash.origin,
-                memory.flash.end()
+                map.flash.origin,
+                map.flash.origin + map.flash.length
             );
         }
         segments.push((ph.p_paddr, data));
