@@ -175,8 +175,77 @@ fn size_table(images: &[ImageSize], before: Option<&[ImageSize]>) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+
+    /// A git repository in a fresh temporary folder with `commits` (subject,
+    /// body, tag) made in order.
+    pub fn repo(name: &str, commits: &[(&str, &str, Option<&str>)]) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+        std::fs::create_dir_all(&dir).unwrap();
+        let git = |args: &[&str]| {
+            let ok = std::process::Command::new("git")
+                .current_dir(&dir)
+                .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+                .args(args)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "git {args:?}");
+        };
+        git(&["init", "-q"]);
+        for (subject, body, tag) in commits {
+            let msg = format!("{subject}\n\n{body}");
+            git(&["commit", "-q", "--allow-empty", "-m", &msg]);
+            if let Some(tag) = tag {
+                git(&["tag", tag]);
+            }
+        }
+        dir
+    }
+
+    #[test]
+    fn notes_group_commits_since_the_previous_tag() {
+        let dir = repo(
+            "notes",
+            &[
+                ("feat: before the tag", "", Some("v0.1.0")),
+                ("fix(qemu): reap the process group", "", None),
+                ("perf: faster switch", "", None),
+                ("feat(api)!: new manifest", "", None),
+                ("refactor: tidy", "BREAKING CHANGE: drops --old", None),
+                ("chore: bump", "", Some("v0.2.0")),
+            ],
+        );
+        let provenance = Provenance {
+            name: "p".into(),
+            version: "0.2.0".into(),
+            git_revision: "abc".into(),
+            toolchain: "rustc".into(),
+            source_date_epoch: 0,
+        };
+        let notes = render(&dir, &provenance, &[], None).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(notes.contains("Changes since v0.1.0."), "{notes}");
+        assert!(
+            !notes.contains("before the tag") && !notes.contains("bump"),
+            "{notes}"
+        );
+        let section = |title: &str| {
+            let start = notes
+                .find(&format!("## {title}"))
+                .unwrap_or_else(|| panic!("{notes}"));
+            notes[start..].split("\n\n").nth(1).unwrap().to_string()
+        };
+        assert!(section("Breaking changes").contains("**api:** new manifest"));
+        assert!(section("Breaking changes").contains("tidy"));
+        assert!(section("Features").contains("new manifest"));
+        assert!(section("Fixes").contains("**qemu:** reap the process group"));
+        assert!(section("Performance").contains("faster switch"));
+    }
 
     #[test]
     fn parses_conventional_subjects_and_breaking_footers() {

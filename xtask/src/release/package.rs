@@ -354,3 +354,33 @@ impl Staging {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::check_tag;
+    use crate::release::notes::tests::repo;
+
+    #[test]
+    fn tag_must_equal_the_version_and_point_at_head() {
+        let dir = repo(
+            "tag",
+            &[
+                ("feat: one", "", Some("v0.1.0")),
+                ("fix: two", "", Some("v0.2.0")),
+            ],
+        );
+        let err =
+            |tag: &str, version: &str| format!("{:#}", check_tag(&dir, tag, version).unwrap_err());
+        assert!(check_tag(&dir, "v0.2.0", "0.2.0").is_ok());
+        assert!(
+            check_tag(&dir, "", "0.2.0").is_ok(),
+            "the tag on HEAD is found"
+        );
+        assert!(
+            err("", "0.3.0").contains("tag `v0.2.0` does not match the workspace version 0.3.0")
+        );
+        assert!(err("v0.1.0", "0.1.0").contains("not at HEAD"));
+        assert!(err("v9.9.9", "9.9.9").contains("does not exist"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
