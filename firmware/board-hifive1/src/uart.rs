@@ -59,35 +59,26 @@ const IDLE_ROUNDS: u32 = 8;
 /// matters to a run that is about to end.
 #[unsafe(no_mangle)]
 pub fn __board_console_flush() {
-    // SAFETY: UART0's interrupt-pending register; machine interrupts are
-    // masked for the rest of the run, so the timer compares never trap.
+    // SAFETY: UART0's interrupt-pending register and the CLINT of hart 0;
+    // machine interrupts are masked for the rest of the run, so the timer
+    // compares never trap. Only mtimecmp's low word is set: the high words
+    // of mtime and mtimecmp are both 0 for the first 36 hours after reset
+    // (the kernel copies mtime's), and a carry only shortens one period.
     unsafe {
         while read_volatile(IP) & IP_TXWM == 0 {}
-        asm!("csrci mstatus, 8", options(nostack));
-        asm!("csrs mie, {}", in(reg) MTI, options(nostack));
-    }
-    for _ in 0..IDLE_ROUNDS {
-        idle_for(DRAIN_COUNTS);
-    }
-}
-
-/// Idles the hart (WFI) until `counts` of `mtime` have passed.
-fn idle_for(counts: u32) {
-    // SAFETY: the CLINT of hart 0 and the WFI/mip reads; see the caller.
-    unsafe {
-        let lo = read_volatile(MTIME);
-        let hi = read_volatile(MTIME.add(1));
-        let (deadline, carry) = lo.overflowing_add(counts);
-        write_volatile(MTIMECMP, u32::MAX);
-        write_volatile(MTIMECMP.add(1), hi + u32::from(carry));
-        write_volatile(MTIMECMP, deadline);
-        loop {
-            asm!("wfi", options(nostack));
-            let mip: usize;
-            asm!("csrr {}, mip", out(reg) mip, options(nostack));
-            if mip & MTI != 0 {
-                break;
-            }
+        asm!("csrci mstatus, 8", "csrs mie, {}", in(reg) MTI, options(nostack));
+        for _ in 0..IDLE_ROUNDS {
+            write_volatile(MTIMECMP, read_volatile(MTIME).wrapping_add(DRAIN_COUNTS));
+            asm!(
+                "1:",
+                "wfi",
+                "csrr {t}, mip",
+                "and {t}, {t}, {mti}",
+                "beqz {t}, 1b",
+                t = out(reg) _,
+                mti = in(reg) MTI,
+                options(nostack),
+            );
         }
     }
 }

@@ -43,6 +43,8 @@ pub enum SpawnError {
     TableFull,
     /// The priority is not below [`PRIORITIES`].
     BadPriority,
+    /// The stack has 2^16 words or more.
+    StackTooLarge,
 }
 
 /// A task control block: what the scheduler reads and writes, 32 bytes so
@@ -139,7 +141,7 @@ pub fn reached(now: u32, deadline: u32) -> bool {
 pub struct Scheduler {
     tasks: [Tcb; MAX_TASKS],
     names: [&'static str; MAX_TASKS],
-    stack_words: [usize; MAX_TASKS],
+    stack_words: [u16; MAX_TASKS],
     count: u8,
     current: u8,
     head: [u8; PRIORITIES],
@@ -196,6 +198,7 @@ impl Scheduler {
         if id >= MAX_TASKS {
             return Err(SpawnError::TableFull);
         }
+        let words = u16::try_from(stack_words).map_err(|_| SpawnError::StackTooLarge)?;
         self.tasks[slot(id)] = Tcb {
             sp,
             base_prio: prio,
@@ -204,7 +207,7 @@ impl Scheduler {
             ..Tcb::EMPTY
         };
         self.names[slot(id)] = name;
-        self.stack_words[slot(id)] = stack_words;
+        self.stack_words[slot(id)] = words;
         self.count += 1;
         self.insert(id, false);
         Ok(id)
@@ -228,7 +231,7 @@ impl Scheduler {
 
     /// Stack size of task `id`, in 32-bit words.
     pub fn stack_words(&self, id: TaskId) -> usize {
-        self.stack_words[slot(id)]
+        usize::from(self.stack_words[slot(id)])
     }
 
     pub fn task_count(&self) -> usize {
@@ -741,6 +744,13 @@ mod tests {
             k.spawn(name, 1, 0, 0, 64).unwrap();
         }
         assert_eq!(k.spawn("y", 1, 0, 0, 64), Err(SpawnError::TableFull));
+        let mut k = Scheduler::new();
+        assert_eq!(
+            k.spawn("z", 1, 0, 0, 1 << 16),
+            Err(SpawnError::StackTooLarge)
+        );
+        assert_eq!(k.spawn("z", 1, 0, 0, 64), Ok(0));
+        assert_eq!(k.stack_words(0), 64);
     }
 
     #[test]
