@@ -1,6 +1,8 @@
 //! `cargo xtask qemu` on real QEMU with the workspace's own fixtures
 //! (`fw-fixtures`: pass, exit3, panic, fault, hang, noisy) and test images.
 //! Each test prints "skipped: …" and returns when QEMU is not installed.
+//! Linux only: the process checks read `/proc`.
+#![cfg(target_os = "linux")]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -15,6 +15,8 @@
 use std::time::Duration;
 
 /// What the host reports about a QEMU process at one instant.
+// Only Linux has the accounting behind `Starved` and `Cpu`.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sample {
     /// Largest per-thread `run_delay`.
