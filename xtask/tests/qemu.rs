@@ -714,3 +714,26 @@ fn build_failure_is_an_error_not_a_pass() {
     assert!(err.contains("building the test images failed"), "{err}");
     assert!(!out.contains("passed"), "{out}");
 }
+
+#[test]
+fn missing_qemu_is_an_error_with_a_rerun_hint() {
+    // Only the toolchain's directory on PATH: cargo works, QEMU is not found.
+    let cargo = PathBuf::from(env!("CARGO"));
+    let o = xtask()
+        .args(["qemu", "--target", "arm", "--test", "queue"])
+        .env("PATH", cargo.parent().unwrap())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(
+        out.contains("--- error lm3s6965evb/queue: QEMU missing: `qemu-system-arm` not found"),
+        "{out}"
+    );
+    assert!(
+        out.contains("rerun: cargo xtask qemu --target lm3s6965evb --test queue"),
+        "{out}"
+    );
+    assert!(out.contains("0 passed, 0 failed, 1 error"), "{out}");
+}

@@ -496,11 +496,11 @@ fn color_enabled() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-/// The status word, right-aligned to 7 columns, coloured if `color`.
+/// The status word, coloured if `color`.
 fn paint(status: Status, color: bool) -> String {
-    let word = format!("{:>7}", status.as_str());
+    let word = status.as_str();
     if !color {
-        return word;
+        return word.to_owned();
     }
     let code = match status {
         Status::Passed => "32",
@@ -550,8 +550,11 @@ impl Printer {
             .as_deref()
             .map(|s| format!("  {s}"))
             .unwrap_or_default();
+        // Right-aligned to 7 columns, counting the word, not its colour codes.
+        let pad = 7usize.saturating_sub(r.status.as_str().len());
         let line = format!(
-            "{}  {:<32} {:>7.3}s{reason}",
+            "{:>pad$}{}  {:<32} {:>7.3}s{reason}",
+            "",
             paint(r.status, self.color),
             r.id,
             r.duration_s
