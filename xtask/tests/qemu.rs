@@ -610,7 +610,7 @@ fn which_qemu_arm() -> PathBuf {
 }
 
 #[test]
-fn sigint_during_a_run_leaves_no_qemu() {
+fn sigint_or_sigterm_during_a_run_leaves_no_qemu() {
     let Some(()) = qemu_or_skip() else { return };
     let s = Scratch::new("sigint");
     let manifest = s.write(
@@ -619,34 +619,37 @@ fn sigint_during_a_run_leaves_no_qemu() {
     );
     let hang = elf(ARM, "hang");
     let hang_rv = elf(RISCV, "hang");
-    let child = xtask()
-        .args(["qemu", "-j", "2", "--manifest"])
-        .arg(&manifest)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait for both QEMUs (after the build).
-    let until = Instant::now() + Duration::from_secs(300);
-    while processes_mentioning(&hang.to_string_lossy()).is_empty()
-        || processes_mentioning(&hang_rv.to_string_lossy()).is_empty()
-    {
-        assert!(Instant::now() < until, "QEMU never started");
-        std::thread::sleep(Duration::from_millis(20));
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let child = xtask()
+            .args(["qemu", "-j", "2", "--manifest"])
+            .arg(&manifest)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait for both QEMUs (after the build).
+        let until = Instant::now() + Duration::from_secs(300);
+        while processes_mentioning(&hang.to_string_lossy()).is_empty()
+            || processes_mentioning(&hang_rv.to_string_lossy()).is_empty()
+        {
+            assert!(Instant::now() < until, "QEMU never started");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // SAFETY: kill(2) on our own child.
+        unsafe {
+            libc::kill(child.id() as libc::pid_t, signal);
+        }
+        let o = child.wait_with_output().unwrap();
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(130), "signal {signal}: {err}");
+        assert!(
+            err.contains("interrupted: lm3s6965evb/hang")
+                && err.contains("interrupted: sifive_e/hang"),
+            "signal {signal}: {err}"
+        );
+        assert_no_qemu_with(&hang.to_string_lossy());
+        assert_no_qemu_with(&hang_rv.to_string_lossy());
     }
-    // SAFETY: kill(2) on our own child.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
-    }
-    let o = child.wait_with_output().unwrap();
-    let (_, err) = text(&o);
-    assert_eq!(o.status.code(), Some(130), "{err}");
-    assert!(
-        err.contains("interrupted: lm3s6965evb/hang") && err.contains("interrupted: sifive_e/hang"),
-        "{err}"
-    );
-    assert_no_qemu_with(&hang.to_string_lossy());
-    assert_no_qemu_with(&hang_rv.to_string_lossy());
 }
 
 #[test]

@@ -104,20 +104,20 @@ pub fn run(ws: &Workspace, boards: &Boards, args: &Args) -> Result<()> {
         .iter()
         .filter(|b| used.contains(b.name.as_str()))
         .collect();
-    let images = build::build_images(ws, &build_boards, &[args.profile])
-        .context("building the test images failed; no test was run")?;
-
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let env = std::thread::scope(|s| {
+    // The report's environment (QEMU versions, rustc, git) is gathered while
+    // cargo builds, not while QEMU needs the cores.
+    let (results, duration, env) = std::thread::scope(|s| -> Result<_> {
         let env = s.spawn(|| environment(ws, &build_boards, jobs, args.profile));
+        let images = build::build_images(ws, &build_boards, &[args.profile])
+            .context("building the test images failed; no test was run")?;
         let started = Instant::now();
         let results = run_cases(&cases, &images, &manifest, args, jobs, &manifest_path);
-        (results, started.elapsed(), env.join())
-    });
-    let (results, duration, env) = env;
+        Ok((results, started.elapsed(), env.join()))
+    })?;
     let env = env.unwrap_or_default();
     finish(args, results, duration, env, &last_report)
 }
