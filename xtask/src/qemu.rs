@@ -18,8 +18,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 pub use expect::{Expectation, Verdict};
-#[allow(unused_imports)] // The public API for the firmware benchmark and native checks.
-pub use runner::{End, RunOutcome, run_elf};
+pub use runner::{End, run_elf};
 
 use crate::boards::{Board, Boards};
 use crate::build::Profile;
