@@ -139,11 +139,6 @@ impl Boards {
         }
         Ok(found)
     }
-
-    /// The board whose target triple is `target`.
-    pub fn by_target(&self, target: &str) -> Option<&Board> {
-        self.0.iter().find(|b| b.target == target)
-    }
 }
 
 #[cfg(test)]

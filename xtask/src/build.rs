@@ -143,17 +143,16 @@ fn cargo_build(
     for message in Message::parse_stream(BufReader::new(stdout)) {
         if let Message::CompilerArtifact(artifact) =
             message.context("reading cargo's JSON output")?
+            && let Some(exe) = artifact.executable
         {
-            if let Some(exe) = artifact.executable {
-                images.push(Image {
-                    name: artifact.target.name.to_string(),
-                    package: artifact.package_id.repr.clone(),
-                    board: board.name.clone(),
-                    target: board.target.clone(),
-                    profile,
-                    elf: exe.into_std_path_buf(),
-                });
-            }
+            images.push(Image {
+                name: artifact.target.name.to_string(),
+                package: artifact.package_id.repr.clone(),
+                board: board.name.clone(),
+                target: board.target.clone(),
+                profile,
+                elf: exe.into_std_path_buf(),
+            });
         }
     }
     let status = child.wait().context("waiting for cargo")?;
