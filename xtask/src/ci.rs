@@ -47,6 +47,9 @@ pub struct Args {
     /// dependency audit.
     #[arg(long)]
     nightly: bool,
+    /// Print the names of the steps that would run, one per line, and exit.
+    #[arg(long)]
+    list: bool,
     /// Print per-step wall times, slowest first, at the end.
     #[arg(long)]
     timings: bool,
@@ -78,6 +81,12 @@ pub fn run(args: Args) -> Result<()> {
         return print_matrix(&all);
     }
     let selected = select(&all, args.job.as_deref(), &args.step)?;
+    if args.list {
+        for s in &selected {
+            println!("{}", s.name);
+        }
+        return Ok(());
+    }
     run_steps(&ws, &selected, &args)
 }
 

