@@ -9,6 +9,7 @@ mod cache;
 mod exec;
 mod gh_release;
 mod lint;
+mod nightly;
 mod plan;
 mod report;
 mod tools;
@@ -64,6 +65,14 @@ enum Check {
     Lint,
     /// Lockfile sources and, when installed, `cargo audit`.
     Audit,
+    /// Fuzz the size accounting for a time budget (cargo-fuzz, nightly).
+    Fuzz {
+        /// Total budget in seconds, shared by the fuzz targets.
+        #[arg(long, default_value_t = nightly::FUZZ_BUDGET_S)]
+        seconds: u32,
+    },
+    /// Release from two fresh clones and require identical checksums.
+    Reproducibility,
     /// Publish `<target_dir>/dist` as the GitHub release of `$GITHUB_REF_NAME`.
     GhRelease,
 }
@@ -74,6 +83,8 @@ pub fn run(args: Args) -> Result<()> {
         Some(Check::Lint) => return lint::lint(&ws),
         Some(Check::Audit) => return lint::audit(&ws),
         Some(Check::GhRelease) => return gh_release::gh_release(&ws),
+        Some(Check::Fuzz { seconds }) => return nightly::fuzz(&ws, seconds),
+        Some(Check::Reproducibility) => return nightly::reproducibility(&ws),
         None => {}
     }
     let all = plan::steps(&ws, args.nightly);

@@ -299,7 +299,7 @@ fn check_reports(s: &Scratch) {
     let prom = std::fs::read_to_string(dir.join("metrics.prom")).expect("metrics.prom");
     let scrape = prometheus_parse::Scrape::parse(prom.lines().map(|l| Ok(l.to_string())))
         .expect("metrics.prom parses");
-    let named = |n: &str| scrape.samples.iter().filter(move |x| x.metric == n);
+    let named = |n: &'static str| scrape.samples.iter().filter(move |x| x.metric == n);
     assert_eq!(named("xtask_ci_step_duration_seconds").count(), 3);
     let flash: Vec<_> = named("xtask_image_flash_bytes").collect();
     assert!(!flash.is_empty(), "image sizes from size.json: {prom}");

@@ -257,13 +257,13 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
             step(
                 "fuzz",
                 "fuzz",
-                vec![argv(&["cargo", "xtask", "size-check", "--fuzz"])],
+                vec![argv(&["cargo", "xtask", "ci", "fuzz"])],
                 inputs(&[COMMON, &["fuzz/**", "xtask/src/size/**"]], &[Tool::Rustc]),
             ),
             step(
                 "reproducibility",
                 "reproducibility",
-                vec![argv(&["cargo", "xtask", "release", "--reproducible"])],
+                vec![argv(&["cargo", "xtask", "ci", "reproducibility"])],
                 inputs(&[&["**"]], &[Tool::Rustc]),
             ),
             step(

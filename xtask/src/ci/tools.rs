@@ -58,34 +58,26 @@ pub fn find(ws: &Workspace, name: &str) -> Option<PathBuf> {
     which::which(name).ok()
 }
 
-/// nvcc from `CUDA_PATH`/`CUDA_HOME`, or from the toolkit `setup --cuda`
-/// unpacks under `.cache/` (looked for a few levels deep).
+/// nvcc from `CUDA_PATH`/`CUDA_HOME`, or from the CUDA wheels `setup --cuda`
+/// installs into `.cache/cuda-venv` (`site-packages/nvidia/cu13/bin`).
 fn find_nvcc(ws: &Workspace) -> Option<PathBuf> {
+    let exe = format!("nvcc{}", std::env::consts::EXE_SUFFIX);
     for var in ["CUDA_PATH", "CUDA_HOME"] {
         if let Some(dir) = std::env::var_os(var) {
-            let p = Path::new(&dir).join("bin").join("nvcc");
+            let p = Path::new(&dir).join("bin").join(&exe);
             if p.is_file() {
                 return Some(p);
             }
         }
     }
-    let lint = lint_venv(ws);
-    let mut stack = vec![(ws.cache_dir(), 0)];
-    while let Some((dir, depth)) = stack.pop() {
-        if dir == lint || depth > 8 {
-            continue;
-        }
-        let nvcc = dir.join("bin").join("nvcc");
-        if nvcc.is_file() {
-            return Some(nvcc);
-        }
-        for e in std::fs::read_dir(&dir).ok()?.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                stack.push((e.path(), depth + 1));
-            }
-        }
+    let venv = ws.cache_dir().join("cuda-venv");
+    let mut site = vec![venv.join("Lib").join("site-packages")];
+    if let Ok(entries) = std::fs::read_dir(venv.join("lib")) {
+        site.extend(entries.flatten().map(|e| e.path().join("site-packages")));
     }
-    None
+    site.into_iter()
+        .map(|sp| sp.join("nvidia").join("cu13").join("bin").join(&exe))
+        .find(|p| p.is_file())
 }
 
 /// `cargo xtask setup --lint`: creates `.cache/lint-venv` with Python's
