@@ -327,16 +327,20 @@ fn check_reports(s: &Scratch) {
 fn inject(s: &Scratch, stage: &str) {
     match stage {
         "fmt" => s.append("firmware/kernel/src/lib.rs", "\npub fn   injected( ) {}\n"),
-        "clippy" => s.append(
-            "firmware/kernel/src/lib.rs",
-            "\n/// Injected.\npub fn injected_clippy(x: u32) -> bool {\n    x == x\n}\n",
-        ),
-        // Fails while compiling the test, so cargo stops before building
-        // every other test binary of the scratch copy.
-        "test" => s.write(
-            "firmware/kernel/tests/injected.rs",
-            "#[test]\nfn injected_failure() {\n    const _: () = assert!(1 + 1 == 3, \"injected test failure\");\n}\n",
-        ),
+        "clippy" => {
+            host_build_only_the_kernel(s);
+            s.append(
+                "firmware/kernel/src/lib.rs",
+                "\n/// Injected.\npub fn injected_clippy(x: u32) -> bool {\n    x == x\n}\n",
+            );
+        }
+        "test" => {
+            host_build_only_the_kernel(s);
+            s.write(
+                "firmware/kernel/tests/injected.rs",
+                "#[test]\nfn injected_failure() {\n    assert_eq!(1 + 1, 3, \"injected test failure\");\n}\n",
+            );
+        }
         "build" => s.append(
             "firmware/kernel/src/lib.rs",
             "\n#[cfg(target_os = \"none\")]\ncompile_error!(\"injected build failure\");\n",
@@ -387,6 +391,18 @@ fn inject(s: &Scratch, stage: &str) {
     }
 }
 
+/// Host-wide steps (`cargo test`, host clippy) build every default member;
+/// the scratch copy narrows them to the kernel crate, where the fault is
+/// injected, so the scenario does not rebuild all of xtask's test binaries.
+fn host_build_only_the_kernel(s: &Scratch) {
+    s.edit("Cargo.toml", |t| {
+        let re = regex::Regex::new(r"(?m)^default-members = \[[^\]]*\]").expect("regex");
+        assert!(re.is_match(&t), "the root manifest lists default-members");
+        re.replace(&t, r#"default-members = ["firmware/kernel"]"#)
+            .into_owned()
+    });
+}
+
 fn assert_fails_naming(s: &Scratch, run: &Run, stage: &str) {
     assert!(
         !run.ok,
@@ -403,6 +419,25 @@ fn assert_fails_naming(s: &Scratch, run: &Run, stage: &str) {
     assert_eq!(json["failed"], serde_json::json!([stage]), "{}", run.text);
 }
 
+/// Text the stage's log must hold, so a test passes only when the stage
+/// failed for the injected reason.
+fn evidence(stage: &str) -> &'static str {
+    match stage {
+        "fmt" => "injected( )",
+        "clippy" => "x == x",
+        "test" => "injected test failure",
+        "build" => "injected build failure",
+        "qemu" => "injected line",
+        "size-check" => "flash = 1 B",
+        "native" => "injected native failure",
+        "release" => "dist",
+        "workflow-lint" => "injected.yml",
+        "cross-check" => "injected cross-OS failure",
+        "audit" => "example.invalid",
+        other => panic!("no evidence for stage {other}"),
+    }
+}
+
 fn injected_stage_fails(stage: &str, extra: &[&str]) {
     if nested() {
         return;
@@ -411,6 +446,13 @@ fn injected_stage_fails(stage: &str, extra: &[&str]) {
     inject(&s, stage);
     let run = s.ci(&[&["--no-cache", "--step", stage], extra].concat());
     assert_fails_naming(&s, &run, stage);
+    let log = std::fs::read_to_string(s.reports().join("logs").join(format!("{stage}.log")))
+        .expect("the step's log");
+    assert!(
+        log.contains(evidence(stage)),
+        "{stage} failed for the injected reason ({:?}):\n{log}",
+        evidence(stage)
+    );
 }
 
 #[test]
