@@ -71,8 +71,7 @@ enum Check {
         #[arg(long, default_value_t = nightly::FUZZ_BUDGET_S)]
         seconds: u32,
     },
-    /// Release from two fresh clones and require identical checksums.
-    Reproducibility,
+
     /// Publish `<target_dir>/dist` as the GitHub release of `$GITHUB_REF_NAME`.
     GhRelease,
 }
@@ -84,7 +83,7 @@ pub fn run(args: Args) -> Result<()> {
         Some(Check::Audit) => return lint::audit(&ws),
         Some(Check::GhRelease) => return gh_release::gh_release(&ws),
         Some(Check::Fuzz { seconds }) => return nightly::fuzz(&ws, seconds),
-        Some(Check::Reproducibility) => return nightly::reproducibility(&ws),
+
         None => {}
     }
     let all = plan::steps(&ws, args.nightly);

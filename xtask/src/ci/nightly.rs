@@ -1,5 +1,5 @@
-//! The nightly workflow's slow checks, as `cargo xtask ci fuzz` and
-//! `cargo xtask ci reproducibility` (the dependency audit is `ci audit`).
+//! The nightly fuzzing budget, as `cargo xtask ci fuzz`. (The other slow
+//! checks are `cargo xtask release --reproducible` and `cargo xtask ci audit`.)
 
 use std::path::Path;
 use std::process::Command;
@@ -67,69 +67,4 @@ fn list_fuzz_targets(fuzz_dir: &Path) -> Result<Vec<String>> {
         .flatten()
         .filter_map(|b| b.get("name").and_then(|n| n.as_str()).map(String::from))
         .collect())
-}
-
-/// Clones HEAD twice into separate directories, each with its own target
-/// directory, runs `cargo xtask release --out` in both, and requires the two
-/// `SHA256SUMS` to be byte-identical: the archives do not depend on the
-/// checkout's path, time or machine state.
-///
-/// Errors: a clone or release fails, or the checksums differ (both listed).
-pub fn reproducibility(ws: &Workspace) -> Result<()> {
-    let base = std::env::temp_dir().join(format!("xtask-repro-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
-    let result = two_clones(ws, &base);
-    let _ = std::fs::remove_dir_all(&base);
-    result
-}
-
-fn two_clones(ws: &Workspace, base: &Path) -> Result<()> {
-    let xtask = std::env::current_exe().context("locating xtask")?;
-    let mut sums = Vec::new();
-    for name in ["a", "b"] {
-        // Different path lengths catch paths leaking into the archives.
-        let clone = base.join(format!("{name}-{}", "x".repeat(sums.len() * 7)));
-        let status = Command::new("git")
-            .args(["clone", "--quiet", "--no-hardlinks"])
-            .arg(&ws.root)
-            .arg(&clone)
-            .status()
-            .context("cannot run git clone")?;
-        if !status.success() {
-            bail!("git clone of {} failed with {status}", ws.root.display());
-        }
-        let out = clone.join("dist");
-        println!(
-            "$ cargo xtask release --out {}  (in {})",
-            out.display(),
-            clone.display()
-        );
-        let status = Command::new(&xtask)
-            .args(["release", "--out"])
-            .arg(&out)
-            .current_dir(&clone)
-            .env("CARGO_TARGET_DIR", clone.join("target"))
-            .status()
-            .context("cannot run xtask release")?;
-        if !status.success() {
-            bail!("release in clone {name} failed with {status}");
-        }
-        let sums_path = out.join("SHA256SUMS");
-        sums.push(
-            std::fs::read_to_string(&sums_path)
-                .with_context(|| format!("cannot read {}", sums_path.display()))?,
-        );
-    }
-    if sums[0] != sums[1] {
-        bail!(
-            "the two clones' releases differ:\n--- a\n{}--- b\n{}",
-            sums[0],
-            sums[1]
-        );
-    }
-    println!(
-        "reproducibility: both clones produced identical archives ({} files)",
-        sums[0].lines().count()
-    );
-    Ok(())
 }

@@ -263,7 +263,7 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
             step(
                 "reproducibility",
                 "reproducibility",
-                vec![argv(&["cargo", "xtask", "ci", "reproducibility"])],
+                vec![argv(&["cargo", "xtask", "release", "--reproducible"])],
                 inputs(&[&["**"]], &[Tool::Rustc]),
             ),
             step(
