@@ -15,6 +15,7 @@ mod report;
 mod tools;
 mod ui;
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -225,7 +226,15 @@ fn run_steps(ws: &Workspace, steps: &[plan::Step], args: &Args) -> Result<()> {
         results.push(result);
     }
     let total = started.elapsed().as_secs_f64();
-    report::write_all(&reports, &results, total)?;
+    let targets: BTreeMap<String, String> = crate::boards::Boards::load(ws)
+        .map(|b| {
+            b.all()
+                .iter()
+                .map(|b| (b.name.clone(), b.target.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    report::write_all(&reports, &results, total, &targets)?;
     print_summary(&ui, &results, total, args.timings);
     let failed: Vec<&StepResult> = results
         .iter()

@@ -51,7 +51,13 @@ struct CiJson<'a> {
 /// Writes all four reports into `dir` and returns the summary's Markdown.
 ///
 /// Errors: a report cannot be written.
-pub fn write_all(dir: &Path, results: &[StepResult], total_s: f64) -> Result<String> {
+/// `targets` maps board names to target triples, for labelling image sizes.
+pub fn write_all(
+    dir: &Path,
+    results: &[StepResult],
+    total_s: f64,
+    targets: &BTreeMap<String, String>,
+) -> Result<String> {
     let failed: Vec<&str> = results
         .iter()
         .filter(|r| r.status == Status::Failed)
@@ -83,7 +89,7 @@ pub fn write_all(dir: &Path, results: &[StepResult], total_s: f64) -> Result<Str
     write_atomic(&dir.join("summary.md"), summary.as_bytes())?;
     write_atomic(
         &dir.join("metrics.prom"),
-        metrics(dir, results, &junit, total_s).as_bytes(),
+        metrics(dir, results, &junit, total_s, targets).as_bytes(),
     )?;
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
         let mut f = std::fs::OpenOptions::new()
@@ -214,7 +220,13 @@ fn label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-fn metrics(dir: &Path, results: &[StepResult], junit: &Report, total_s: f64) -> String {
+fn metrics(
+    dir: &Path,
+    results: &[StepResult],
+    junit: &Report,
+    total_s: f64,
+    targets: &BTreeMap<String, String>,
+) -> String {
     let mut p = String::new();
     let family = |p: &mut String, name: &str, help: &str| {
         let _ = writeln!(p, "# HELP {name} {help}\n# TYPE {name} gauge");
@@ -279,7 +291,7 @@ fn metrics(dir: &Path, results: &[StepResult], junit: &Report, total_s: f64) -> 
             label(&suite)
         );
     }
-    let images = size_images(dir);
+    let images = size_images(dir, targets);
     if !images.is_empty() {
         family(
             &mut p,
@@ -308,8 +320,10 @@ struct ImageSize {
 }
 
 /// Every object in `size.json` with integer `flash_bytes` and `ram_bytes`,
-/// wherever it sits, labelled with its image, target, board and profile.
-fn size_images(dir: &Path) -> Vec<ImageSize> {
+/// wherever it sits, labelled with its image, board, target (the report's,
+/// else the board's from `qemu/boards.toml`) and profile (the report's, else
+/// the cargo profile directory the ELF was built in).
+fn size_images(dir: &Path, targets: &BTreeMap<String, String>) -> Vec<ImageSize> {
     let Ok(text) = std::fs::read_to_string(dir.join("size.json")) else {
         return Vec::new();
     };
@@ -325,18 +339,35 @@ fn size_images(dir: &Path) -> Vec<ImageSize> {
                 let flash = map.get("flash_bytes").and_then(|v| v.as_u64());
                 let ram = map.get("ram_bytes").and_then(|v| v.as_u64());
                 if let (Some(flash), Some(ram)) = (flash, ram) {
-                    let text = |keys: &[&str]| {
-                        keys.iter()
-                            .find_map(|k| map.get(*k).and_then(|v| v.as_str()))
+                    let text = |key: &str| {
+                        map.get(key)
+                            .and_then(|v| v.as_str())
                             .unwrap_or("")
                             .to_string()
                     };
+                    let board = text("board");
+                    let mut target = text("target");
+                    if target.is_empty() {
+                        target = targets.get(&board).cloned().unwrap_or_default();
+                    }
+                    let mut profile = text("profile");
+                    if profile.is_empty() {
+                        profile = Path::new(&text("elf"))
+                            .parent()
+                            .and_then(|p| p.file_name())
+                            .map(|p| p.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                    }
+                    let mut image = text("image");
+                    if image.is_empty() {
+                        image = text("name");
+                    }
                     let labels = format!(
                         "image=\"{}\",target=\"{}\",board=\"{}\",profile=\"{}\"",
-                        label(&text(&["image", "name", "bin", "elf"])),
-                        label(&text(&["target"])),
-                        label(&text(&["board"])),
-                        label(&text(&["profile"]))
+                        label(&image),
+                        label(&target),
+                        label(&board),
+                        label(&profile)
                     );
                     out.push(ImageSize { labels, flash, ram });
                 } else {
