@@ -441,7 +441,7 @@ fn evidence(stage: &str) -> &'static str {
         "test" => "injected test failure",
         "build" => "injected build failure",
         "qemu" => "injected line",
-        "size-check" => "flash = 1 B",
+        "size-check" => "flash = 1",
         "native" => "injected native failure",
         "release" => "Not a directory",
         "workflow-lint" => "injected.yml",
