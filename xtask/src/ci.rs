@@ -155,6 +155,7 @@ fn select(all: &[plan::Step], job: Option<&str>, names: &[String]) -> Result<Vec
 
 fn run_steps(ws: &Workspace, steps: &[plan::Step], args: &Args) -> Result<()> {
     let started = Instant::now();
+    exec::pin_self_exe()?;
     let ui = Ui::new(args.verbose);
     let store = cache::Store::new(ws);
     let mut hasher = cache::Hasher::new(ws)?;

@@ -4,9 +4,9 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{OnceLock, mpsc};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -112,7 +112,7 @@ pub fn run_step(
 fn spawn(ws: &Workspace, argv: &[String]) -> Result<(std::process::Child, mpsc::Receiver<String>)> {
     let mut cmd = match argv {
         [cargo, xtask, rest @ ..] if cargo == "cargo" && xtask == "xtask" => {
-            let mut c = Command::new(std::env::current_exe().context("locating xtask")?);
+            let mut c = Command::new(self_exe()?);
             c.args(rest);
             c
         }
@@ -140,6 +140,26 @@ fn spawn(ws: &Workspace, argv: &[String]) -> Result<(std::process::Child, mpsc::
     forward(out, tx.clone());
     forward(err, tx);
     Ok((child, rx))
+}
+
+/// This executable's path, taken once: the `test` step's `cargo test`
+/// re-links `target/debug/xtask`, after which Linux reports the running
+/// image as `<path> (deleted)`, although the same file is back at `<path>`.
+pub fn pin_self_exe() -> Result<()> {
+    self_exe().map(|_| ())
+}
+
+fn self_exe() -> Result<PathBuf> {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    if let Some(p) = EXE.get() {
+        return Ok(p.clone());
+    }
+    let exe = std::env::current_exe().context("locating xtask")?;
+    let exe = match exe.to_str().and_then(|s| s.strip_suffix(" (deleted)")) {
+        Some(stripped) => PathBuf::from(stripped),
+        None => exe,
+    };
+    Ok(EXE.get_or_init(|| exe).clone())
 }
 
 /// Sends each line of `r` (lossily decoded) to `tx` from its own thread.
