@@ -142,13 +142,16 @@ fn spawn(ws: &Workspace, argv: &[String]) -> Result<(std::process::Child, mpsc::
     Ok((child, rx))
 }
 
-/// This executable's path, taken once: the `test` step's `cargo test`
-/// re-links `target/debug/xtask`, after which Linux reports the running
-/// image as `<path> (deleted)`, although the same file is back at `<path>`.
+/// Records this executable's path before any step runs (see `self_exe`).
+///
+/// Errors: the path cannot be determined.
 pub fn pin_self_exe() -> Result<()> {
     self_exe().map(|_| ())
 }
 
+/// This executable's path, taken once: the `test` step's `cargo test`
+/// re-links `target/debug/xtask`, after which Linux reports the running
+/// image as `<path> (deleted)`, although the same file is back at `<path>`.
 fn self_exe() -> Result<PathBuf> {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
     if let Some(p) = EXE.get() {
