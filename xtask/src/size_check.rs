@@ -8,7 +8,7 @@
 //! from the build.
 
 #[path = "size/mod.rs"]
-mod size;
+pub(crate) mod size;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

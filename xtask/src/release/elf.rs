@@ -9,13 +9,8 @@ use goblin::elf::program_header::PT_LOAD;
 
 use crate::boards::Memory;
 
-// Flash/RAM accounting is size-check's, compiled from its very file so the
-// two never disagree: the module is private to `size_check` and is built to
-// be included this way (its fuzz target does the same). Becomes a `use` once
-// `size_check` exports it.
-#[allow(dead_code, clippy::duplicate_mod)]
-#[path = "../size/elf.rs"]
-mod accounting;
+// Flash/RAM accounting is size-check's, so the two never disagree.
+use crate::size_check::size::elf as accounting;
 
 /// The flashable image of one ELF.
 #[derive(Debug, PartialEq, Eq)]
