@@ -2,8 +2,8 @@
 //! `lm3s6965evb`, a Cortex-M3): the vector table, the reset handler, UART0
 //! as the console and the SysTick clock.
 //!
-//! An image depends on this crate and on `kernel`, and names its entry
-//! point with [`entry!`].
+//! Images reach it through the `board` crate, whose `entry!` names the
+//! `__firmware_main` that the startup code calls.
 //! Everything is gated on the board's architecture, so that a
 //! workspace-wide build for another target compiles this crate empty.
 #![no_std]
@@ -19,16 +19,3 @@ mod uart;
 #[cfg(target_arch = "arm")]
 #[unsafe(no_mangle)]
 pub static __BOARD_TIMER_HZ: u32 = 12_000_000;
-
-/// Names the image's entry point, a `fn() -> !` that the reset handler
-/// calls once RAM is initialised and the console is up.
-#[macro_export]
-macro_rules! entry {
-    ($main:path) => {
-        #[unsafe(export_name = "__firmware_main")]
-        pub fn __firmware_main() -> ! {
-            let main: fn() -> ! = $main;
-            main()
-        }
-    };
-}
