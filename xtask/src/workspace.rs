@@ -57,14 +57,26 @@ impl Workspace {
         self.target_dir.join("reports")
     }
 
-    /// Workspace packages whose manifest lies under `firmware/` and that have
-    /// at least one binary target: the firmware images.
-    pub fn firmware_image_packages(&self) -> Vec<&Package> {
+    /// `<root>/.cache/`: toolkits that `cargo xtask setup` installs (the CUDA
+    /// virtual environment, linters). Ignored by git; safe to delete.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.root.join(".cache")
+    }
+
+    /// Workspace packages whose manifest lies under `firmware/`.
+    pub fn firmware_packages(&self) -> Vec<&Package> {
         let firmware = self.root.join("firmware");
         self.metadata
             .workspace_packages()
             .into_iter()
             .filter(|p| p.manifest_path.as_std_path().starts_with(&firmware))
+            .collect()
+    }
+
+    /// Firmware packages with at least one binary target: the firmware images.
+    pub fn firmware_image_packages(&self) -> Vec<&Package> {
+        self.firmware_packages()
+            .into_iter()
             .filter(|p| p.targets.iter().any(|t| t.is_bin()))
             .collect()
     }
@@ -85,12 +97,4 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path)
         .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
-}
-
-impl Workspace {
-    /// `<root>/.cache/`: toolkits that `cargo xtask setup` installs (the CUDA
-    /// virtual environment, linters). Ignored by git; safe to delete.
-    pub fn cache_dir(&self) -> PathBuf {
-        self.root.join(".cache")
-    }
 }
