@@ -152,16 +152,19 @@ impl Invocation {
     }
 }
 
+/// The `board` facade package of the workspace, if there is one.
+fn facade(ws: &Workspace) -> Option<&Package> {
+    ws.metadata
+        .workspace_packages()
+        .into_iter()
+        .find(|p| p.name.as_str() == BOARD_FACADE)
+}
+
 /// The `--features` value that selects `board` for `package`: `board/<name>`
 /// when `package` is the facade or depends on it and the facade declares a
 /// feature named like the board.
 pub fn board_feature(ws: &Workspace, board: &Board, package: &Package) -> Option<String> {
-    let facade = ws
-        .metadata
-        .workspace_packages()
-        .into_iter()
-        .find(|p| p.name.as_str() == BOARD_FACADE)?;
-    if !facade.features.contains_key(&board.name) {
+    if !facade(ws)?.features.contains_key(&board.name) {
         return None;
     }
     let depends = package.name.as_str() == BOARD_FACADE
@@ -170,6 +173,19 @@ pub fn board_feature(ws: &Workspace, board: &Board, package: &Package) -> Option
             .iter()
             .any(|d| d.name == BOARD_FACADE && d.kind == DependencyKind::Normal);
     depends.then(|| format!("{BOARD_FACADE}/{}", board.name))
+}
+
+/// `board/<name>` for each of `boards` whose feature the facade declares:
+/// the features that resolve the dependency graph of every board at once.
+pub fn facade_features(ws: &Workspace, boards: &[&Board]) -> Vec<String> {
+    let Some(facade) = facade(ws) else {
+        return Vec::new();
+    };
+    boards
+        .iter()
+        .filter(|b| facade.features.contains_key(&b.name))
+        .map(|b| format!("{BOARD_FACADE}/{}", b.name))
+        .collect()
 }
 
 /// Splits `packages` into as few invocations as possible for `board`: one

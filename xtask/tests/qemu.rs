@@ -265,67 +265,7 @@ fn verdict_manifest(s: &Scratch) -> PathBuf {
         s.0.join("stack_overflow.txt"),
     )
     .unwrap();
-    s.write(
-        "tests.toml",
-        r#"
-[[test]]
-name = "pass"
-package = "fw-fixtures"
-expect_regex = ["^PASS pass$"]
-
-[[test]]
-name = "exit3"
-package = "fw-fixtures"
-expected = "exit3.txt"
-
-[[test]]
-name = "exit3_expected"
-package = "fw-fixtures"
-bin = "exit3"
-expected = "exit3.txt"
-exit_code = 3
-
-[[test]]
-name = "stack_overflow"
-package = "fw-tests"
-expected = "stack_overflow.txt"
-exit_code = 103
-
-[[test]]
-name = "panic"
-package = "fw-fixtures"
-expect_regex = ["never printed"]
-
-[[test]]
-name = "fault"
-package = "fw-fixtures"
-expect_regex = ["never printed"]
-
-[[test]]
-name = "hang"
-package = "fw-fixtures"
-expect_regex = ["never printed"]
-timeout = 1
-
-[[test]]
-name = "noisy"
-package = "fw-fixtures"
-expected = "noisy.txt"
-
-[[test]]
-name = "quarantined"
-package = "fw-fixtures"
-bin = "pass"
-expect_regex = ["^PASS"]
-skip = "quarantined until the fixture is fixed"
-
-[[test]]
-name = "missing"
-package = "fw-fixtures"
-bin = "no_such_bin"
-expect_regex = ["^PASS"]
-"#,
-    )
+    s.write("tests.toml", include_str!("data/verdicts.toml"))
 }
 
 #[test]

@@ -3,12 +3,13 @@
 //! [`crate::elf`]).
 
 use goblin::elf::section_header::{SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE, SHT_NOBITS};
+use serde::Serialize;
 
 use super::{Elf, LoadSegment, Machine, Result, err};
 use crate::boards::MemoryMap;
 
 /// One `PT_LOAD` segment and what it costs, in bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Segment {
     /// Index in the program header table.
     pub index: usize,
@@ -25,7 +26,8 @@ pub struct Segment {
 }
 
 /// The `size`-style class of an allocated section.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SectionKind {
     Text,
     Rodata,
@@ -47,7 +49,7 @@ impl SectionKind {
 }
 
 /// One allocated (`SHF_ALLOC`) section with a non-zero size.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Section {
     pub name: String,
     pub kind: SectionKind,

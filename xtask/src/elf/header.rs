@@ -72,14 +72,7 @@ pub(super) fn check(data: &[u8]) -> Result<Layout> {
                 0 => s0.sh_size,
                 n => u64::from(n),
             };
-            check_table(
-                data.len(),
-                "section header",
-                "e_shoff",
-                header.e_shoff,
-                count,
-                SHDR_SIZE,
-            )?;
+            section_table(data, header.e_shoff, count)?;
             Ok((header.e_shoff, count))
         })
         .transpose()?;
@@ -177,18 +170,22 @@ fn section_zero(data: &[u8], header: &Header) -> Result<Option<goblin::elf::Sect
             header.e_shentsize
         ));
     }
-    let count = u64::from(header.e_shnum.max(1));
+    section_table(data, header.e_shoff, u64::from(header.e_shnum.max(1)))?;
+    let mut first = goblin::elf::SectionHeader::parse(data, header.e_shoff as usize, 1, CTX)
+        .map_err(|e| Error(format!("section headers: {e}")))?;
+    Ok(first.pop())
+}
+
+/// The section header table of `count` entries at `e_shoff` lies in the file.
+fn section_table(data: &[u8], shoff: u64, count: u64) -> Result<()> {
     check_table(
         data.len(),
         "section header",
         "e_shoff",
-        header.e_shoff,
+        shoff,
         count,
         SHDR_SIZE,
-    )?;
-    let mut first = goblin::elf::SectionHeader::parse(data, header.e_shoff as usize, 1, CTX)
-        .map_err(|e| Error(format!("section headers: {e}")))?;
-    Ok(first.pop())
+    )
 }
 
 /// `count` entries of `entsize` bytes from `off` must end inside the file.

@@ -264,6 +264,29 @@ fn label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// Prometheus text exposition, one gauge family at a time.
+#[derive(Default)]
+struct Prom(String);
+
+impl Prom {
+    /// `# HELP`, `# TYPE … gauge`, then one `name{labels} value` per sample.
+    fn gauge(
+        &mut self,
+        name: &str,
+        help: &str,
+        samples: impl IntoIterator<Item = (String, String)>,
+    ) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (labels, value) in samples {
+            if labels.is_empty() {
+                let _ = writeln!(self.0, "{name} {value}");
+            } else {
+                let _ = writeln!(self.0, "{name}{{{labels}}} {value}");
+            }
+        }
+    }
+}
+
 fn metrics(
     dir: &Path,
     results: &[StepResult],
@@ -271,51 +294,63 @@ fn metrics(
     total_s: f64,
     targets: &BTreeMap<String, String>,
 ) -> String {
-    let mut p = String::new();
-    let family = |p: &mut String, name: &str, help: &str| {
-        let _ = writeln!(p, "# HELP {name} {help}\n# TYPE {name} gauge");
-    };
-    family(
-        &mut p,
+    let mut p = Prom::default();
+    p.gauge(
         "xtask_ci_duration_seconds",
         "Wall time of the whole ci run.",
+        [(String::new(), format!("{total_s:.3}"))],
     );
-    let _ = writeln!(p, "xtask_ci_duration_seconds {total_s:.3}");
-    family(
-        &mut p,
+    p.gauge(
         "xtask_ci_step_duration_seconds",
         "Wall time of one ci step in this run.",
+        results.iter().map(|r| {
+            let labels = format!(
+                "step=\"{}\",job=\"{}\",status=\"{}\",cache=\"{}\"",
+                label(r.name),
+                label(r.job.name()),
+                r.status.word().replace(' ', "_"),
+                r.cache.name(),
+            );
+            (labels, format!("{:.3}", r.duration_s))
+        }),
     );
-    for r in results {
-        let _ = writeln!(
-            p,
-            "xtask_ci_step_duration_seconds{{step=\"{}\",job=\"{}\",status=\"{}\",cache=\"{}\"}} {:.3}",
-            label(r.name),
-            label(r.job.name()),
-            r.status.word().replace(' ', "_"),
-            r.cache.name(),
-            r.duration_s
-        );
-    }
-    family(
-        &mut p,
+    p.gauge(
         "xtask_ci_step_success",
         "1 when the step passed or was cached, 0 when it failed or did not run.",
+        results.iter().map(|r| {
+            let ok = matches!(r.status, Status::Passed | Status::Cached) as u8;
+            (format!("step=\"{}\"", label(r.name)), ok.to_string())
+        }),
     );
-    for r in results {
-        let ok = matches!(r.status, Status::Passed | Status::Cached) as u8;
-        let _ = writeln!(
-            p,
-            "xtask_ci_step_success{{step=\"{}\"}} {ok}",
-            label(r.name)
-        );
-    }
-    family(
-        &mut p,
+    p.gauge(
         "xtask_ci_tests",
         "Test cases by suite and outcome, from junit.xml.",
+        test_counts(junit).into_iter().map(|((suite, outcome), n)| {
+            let labels = format!("suite=\"{}\",outcome=\"{outcome}\"", label(&suite));
+            (labels, n.to_string())
+        }),
     );
-    let mut counts: BTreeMap<(String, &str), u64> = BTreeMap::new();
+    let images = size_images(dir, targets);
+    if !images.is_empty() {
+        p.gauge(
+            "xtask_image_flash_bytes",
+            "Flash used by a firmware image (file-backed PT_LOAD bytes), from size.json.",
+            images
+                .iter()
+                .map(|i| (i.labels.clone(), i.flash.to_string())),
+        );
+        p.gauge(
+            "xtask_image_ram_bytes",
+            "RAM used by a firmware image (PT_LOAD VMA extent), from size.json.",
+            images.iter().map(|i| (i.labels.clone(), i.ram.to_string())),
+        );
+    }
+    p.0
+}
+
+/// Test cases per (suite, outcome) in `junit`.
+fn test_counts(junit: &Report) -> BTreeMap<(String, &'static str), u64> {
+    let mut counts = BTreeMap::new();
     for suite in &junit.test_suites {
         for case in &suite.test_cases {
             let outcome = match &case.status {
@@ -328,33 +363,7 @@ fn metrics(
                 .or_default() += 1;
         }
     }
-    for ((suite, outcome), n) in counts {
-        let _ = writeln!(
-            p,
-            "xtask_ci_tests{{suite=\"{}\",outcome=\"{outcome}\"}} {n}",
-            label(&suite)
-        );
-    }
-    let images = size_images(dir, targets);
-    if !images.is_empty() {
-        family(
-            &mut p,
-            "xtask_image_flash_bytes",
-            "Flash used by a firmware image (file-backed PT_LOAD bytes), from size.json.",
-        );
-        for i in &images {
-            let _ = writeln!(p, "xtask_image_flash_bytes{{{}}} {}", i.labels, i.flash);
-        }
-        family(
-            &mut p,
-            "xtask_image_ram_bytes",
-            "RAM used by a firmware image (PT_LOAD VMA extent), from size.json.",
-        );
-        for i in &images {
-            let _ = writeln!(p, "xtask_image_ram_bytes{{{}}} {}", i.labels, i.ram);
-        }
-    }
-    p
+    counts
 }
 
 struct ImageSize {

@@ -187,14 +187,8 @@ pub(super) mod tests {
         }
         std::fs::create_dir_all(&dir).unwrap();
         let git = |args: &[&str]| {
-            let ok = std::process::Command::new("git")
-                .current_dir(&dir)
-                .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
-                .args(args)
-                .status()
-                .unwrap()
-                .success();
-            assert!(ok, "git {args:?}");
+            let id = ["-c", "user.name=t", "-c", "user.email=t@example.invalid"];
+            crate::git::git(&dir, &[&id[..], args].concat()).unwrap();
         };
         git(&["init", "-q"]);
         for (subject, body, tag) in commits {

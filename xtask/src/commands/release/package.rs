@@ -55,8 +55,7 @@ pub fn run(args: &Args) -> Result<()> {
         stage: &stage,
     };
     let (mut artifacts, sizes) = release.archives(&boards, &images)?;
-    let targets: Vec<&str> = boards.iter().map(|b| b.target.as_str()).collect();
-    let sbom = sbom::generate(&ws, &config, &provenance, &targets)?;
+    let sbom = sbom::generate(&ws, &config, &provenance, &boards)?;
     artifacts.push(stage.write(ArtifactKind::Sbom, None, sbom::FILE_NAME, &sbom)?);
     if args.notes {
         let text = notes::render(&ws.root, &provenance, &sizes, args.previous.as_deref())?;

@@ -8,72 +8,51 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result};
-use cargo_metadata::{DependencyKind, MetadataCommand, Package, PackageId};
+use cargo_metadata::{DependencyKind, Metadata, MetadataCommand, Package, PackageId};
 use serde_json::{Value, json};
 
 use super::config::Config;
 use super::manifest::Provenance;
+use crate::boards::Board;
+use crate::cargo;
 use crate::workspace::Workspace;
 
 pub const FILE_NAME: &str = "sbom.cdx.json";
 
-/// Builds the SBOM for `config.packages` on every `targets` triple.
+/// Builds the SBOM for `config.packages` on every board of `boards`.
 ///
 /// Errors: `cargo metadata` fails or `Cargo.lock` does not parse.
 pub fn generate(
     ws: &Workspace,
     config: &Config,
     provenance: &Provenance,
-    targets: &[&str],
+    boards: &[&Board],
 ) -> Result<Vec<u8>> {
-    let mut cmd = MetadataCommand::new();
-    cmd.manifest_path(ws.root.join("Cargo.toml"));
-    cmd.other_options(
-        targets
-            .iter()
-            .flat_map(|t| ["--filter-platform".to_string(), t.to_string()])
-            .collect::<Vec<_>>(),
-    );
-    let metadata = cmd.exec().context("`cargo metadata` for the SBOM failed")?;
-    let resolve = metadata
-        .resolve
-        .as_ref()
-        .context("`cargo metadata` returned no dependency graph")?;
-    let nodes: BTreeMap<&PackageId, _> = resolve.nodes.iter().map(|n| (&n.id, n)).collect();
-    let packages: BTreeMap<&PackageId, &Package> =
-        metadata.packages.iter().map(|p| (&p.id, p)).collect();
-    let checksums = lock_checksums(ws)?;
-
-    // Walk from the shipped packages over normal and build edges.
-    let mut todo: Vec<&PackageId> = metadata
-        .packages
-        .iter()
-        .filter(|p| config.packages.iter().any(|s| s == p.name.as_str()))
-        .map(|p| &p.id)
-        .collect();
-    let mut reached = BTreeSet::new();
-    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    while let Some(id) = todo.pop() {
-        if !reached.insert(id) {
-            continue;
-        }
-        let from = bom_ref(packages[id]);
-        let deps = edges.entry(from).or_default();
-        for dep in nodes.get(id).map(|n| n.deps.as_slice()).unwrap_or_default() {
-            if dep
-                .dep_kinds
-                .iter()
-                .any(|k| k.kind != DependencyKind::Development)
-            {
-                deps.insert(bom_ref(packages[&dep.pkg]));
-                todo.push(&dep.pkg);
-            }
+    let mut targets: Vec<&str> = Vec::new();
+    for b in boards {
+        if !targets.contains(&b.target.as_str()) {
+            targets.push(&b.target);
         }
     }
-
-    let mut components: Vec<Value> = reached
+    let mut options: Vec<String> = targets
         .iter()
-        .map(|id| component(ws, packages[*id], config, &checksums))
+        .flat_map(|t| ["--filter-platform".to_string(), t.to_string()])
+        .collect();
+    let features = cargo::facade_features(ws, boards);
+    if !features.is_empty() {
+        options.extend(["--features".to_string(), features.join(",")]);
+    }
+    let metadata = MetadataCommand::new()
+        .manifest_path(ws.root.join("Cargo.toml"))
+        .other_options(options)
+        .exec()
+        .context("`cargo metadata` for the SBOM failed")?;
+    let graph = Graph::walk(&metadata, config)?;
+    let checksums = lock_checksums(ws)?;
+    let mut components: Vec<Value> = graph
+        .reached
+        .iter()
+        .map(|id| component(ws, graph.packages[*id], config, &checksums))
         .collect();
     components.sort_by_key(|c| c["bom-ref"].as_str().unwrap_or_default().to_string());
     let root_ref = format!("{}@{}", provenance.name, provenance.version);
@@ -84,7 +63,8 @@ pub fn generate(
         }).collect::<Vec<_>>(),
     })];
     dependencies.extend(
-        edges
+        graph
+            .edges
             .into_iter()
             .map(|(r, deps)| json!({ "ref": r, "dependsOn": deps })),
     );
@@ -115,6 +95,56 @@ pub fn generate(
         "dependencies": dependencies,
     });
     Ok(super::manifest::to_json(&sbom))
+}
+
+/// The packages reached from the shipped ones over normal and build edges.
+struct Graph<'m> {
+    packages: BTreeMap<&'m PackageId, &'m Package>,
+    reached: BTreeSet<&'m PackageId>,
+    /// `bom-ref` → the `bom-ref`s it depends on.
+    edges: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl<'m> Graph<'m> {
+    /// Errors: `cargo metadata` returned no dependency graph.
+    fn walk(metadata: &'m Metadata, config: &Config) -> Result<Self> {
+        let resolve = metadata
+            .resolve
+            .as_ref()
+            .context("`cargo metadata` returned no dependency graph")?;
+        let nodes: BTreeMap<&PackageId, _> = resolve.nodes.iter().map(|n| (&n.id, n)).collect();
+        let packages: BTreeMap<&PackageId, &Package> =
+            metadata.packages.iter().map(|p| (&p.id, p)).collect();
+        let mut todo: Vec<&PackageId> = metadata
+            .packages
+            .iter()
+            .filter(|p| config.packages.iter().any(|s| s == p.name.as_str()))
+            .map(|p| &p.id)
+            .collect();
+        let mut reached = BTreeSet::new();
+        let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        while let Some(id) = todo.pop() {
+            if !reached.insert(id) {
+                continue;
+            }
+            let deps = edges.entry(bom_ref(packages[id])).or_default();
+            for dep in nodes.get(id).map(|n| n.deps.as_slice()).unwrap_or_default() {
+                if dep
+                    .dep_kinds
+                    .iter()
+                    .any(|k| k.kind != DependencyKind::Development)
+                {
+                    deps.insert(bom_ref(packages[&dep.pkg]));
+                    todo.push(&dep.pkg);
+                }
+            }
+        }
+        Ok(Self {
+            packages,
+            reached,
+            edges,
+        })
+    }
 }
 
 /// `name@version`: unique in a resolved graph unless two sources ship the

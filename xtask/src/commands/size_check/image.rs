@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result, anyhow};
 
 use super::budget::Budgets;
-use super::report::{Deltas, ImageReport, RegionReport, Sections, SegmentReport};
+use super::report::{Deltas, ImageReport, RegionReport, Sections};
 use super::symbols::{self, Delta, Named};
 use super::{Args, Base, Target, check};
 use crate::boards::Region;
@@ -60,13 +60,14 @@ pub fn report(
     Ok(ImageReport {
         image: t.image.clone(),
         board: t.board.name.clone(),
+        profile: t.profile,
         elf: t.elf.display().to_string(),
         machine: usage.machine.name(),
         flash_bytes: usage.flash_bytes,
         ram_bytes: usage.ram_bytes,
         regions,
         sections: Sections::of(usage),
-        segments: SegmentReport::of(usage),
+        segments: usage.segments.clone(),
         deltas,
         symbols: args.symbols.and_then(|n| {
             named_now.map(|mut v| {

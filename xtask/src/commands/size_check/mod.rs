@@ -84,6 +84,8 @@ fn parse_amount(text: &str) -> Result<Amount, String> {
 pub struct Target {
     pub image: ImageId,
     pub board: Board,
+    /// The profile a workspace image was built in; `None` for `--elf`.
+    pub profile: Option<Profile>,
     pub elf: PathBuf,
     pub data: Vec<u8>,
 }
@@ -228,11 +230,7 @@ fn fail_on(
     reports: &[ImageReport],
     missing: &[String],
 ) -> Result<()> {
-    let failures: Vec<&String> = reports
-        .iter()
-        .flat_map(|r| &r.failures)
-        .chain(missing)
-        .collect();
+    let failures = report::all_failures(reports, missing);
     if failures.is_empty() {
         return Ok(());
     }
@@ -272,6 +270,7 @@ pub fn workspace_targets(
         targets.push(Target {
             image: image.id,
             board,
+            profile: Some(image.profile),
             elf: image.elf,
             data,
         });
@@ -319,6 +318,7 @@ fn elf_target(boards: &Boards, selector: Option<&Selector>, path: &Path) -> Resu
     Ok(Target {
         image: ImageId::file(&board.name, &file),
         board,
+        profile: None,
         elf: path.to_path_buf(),
         data,
     })

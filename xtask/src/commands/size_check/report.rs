@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use super::check::percent;
 use super::symbols::{Delta, Named, by_crate};
-use crate::elf::{SectionKind, Usage};
+use crate::cargo::Profile;
+use crate::elf::{Section, SectionKind, Segment, Usage};
 use crate::image::ImageId;
 
 #[derive(Debug, Serialize)]
@@ -17,6 +18,9 @@ pub struct ImageReport {
     /// `<board>/<package>/<bin>` for workspace images, `<board>/<file>` for `--elf`.
     pub image: ImageId,
     pub board: String,
+    /// The build profile of a workspace image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Profile>,
     pub elf: String,
     /// `EM_ARM` or `EM_RISCV`.
     pub machine: &'static str,
@@ -25,7 +29,7 @@ pub struct ImageReport {
     /// `flash` and `ram`.
     pub regions: BTreeMap<&'static str, RegionReport>,
     pub sections: Sections,
-    pub segments: Vec<SegmentReport>,
+    pub segments: Vec<Segment>,
     /// Against the baseline or `--compare-to`, when it lists this image.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deltas: Option<Deltas>,
@@ -55,27 +59,7 @@ pub struct Sections {
     pub bss: u64,
     /// `.stack`, `.heap`, `.uninit`: RAM reserved without variables in it.
     pub reserved: u64,
-    pub list: Vec<SectionReport>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct SectionReport {
-    pub name: String,
-    pub kind: &'static str,
-    pub addr: u64,
-    pub size: u64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct SegmentReport {
-    pub index: usize,
-    pub vaddr: u64,
-    pub paddr: u64,
-    pub filesz: u64,
-    pub memsz: u64,
-    pub flags: u32,
-    pub flash: u64,
-    pub ram: u64,
+    pub list: Vec<Section>,
 }
 
 #[derive(Debug, Serialize)]
@@ -97,36 +81,8 @@ impl Sections {
             data: usage.split(SectionKind::Data),
             bss: usage.split(SectionKind::Bss),
             reserved: usage.split(SectionKind::Reserved),
-            list: usage
-                .sections
-                .iter()
-                .map(|s| SectionReport {
-                    name: s.name.clone(),
-                    kind: s.kind.name(),
-                    addr: s.addr,
-                    size: s.size,
-                })
-                .collect(),
+            list: usage.sections.clone(),
         }
-    }
-}
-
-impl SegmentReport {
-    pub fn of(usage: &Usage) -> Vec<Self> {
-        usage
-            .segments
-            .iter()
-            .map(|s| Self {
-                index: s.index,
-                vaddr: s.vaddr,
-                paddr: s.paddr,
-                filesz: s.filesz,
-                memsz: s.memsz,
-                flags: s.flags,
-                flash: s.flash,
-                ram: s.ram,
-            })
-            .collect()
     }
 }
 
@@ -154,6 +110,15 @@ fn delta_cells(r: &RegionReport) -> (String, String, String) {
         }
         None => ("—".into(), "—".into(), "—".into()),
     }
+}
+
+/// Every failure line of `reports`, then the images `missing` from the build.
+pub fn all_failures<'a>(reports: &'a [ImageReport], missing: &'a [String]) -> Vec<&'a String> {
+    reports
+        .iter()
+        .flat_map(|r| &r.failures)
+        .chain(missing)
+        .collect()
 }
 
 /// The terminal table: one row per image and region, then the section split.
@@ -191,7 +156,7 @@ pub fn table(reports: &[ImageReport]) -> String {
         let reserved: Vec<String> = s
             .list
             .iter()
-            .filter(|x| x.kind == "reserved")
+            .filter(|x| x.kind == SectionKind::Reserved)
             .map(|x| format!("{} {}", x.name, x.size))
             .collect();
         let _ = writeln!(
@@ -277,11 +242,7 @@ pub fn markdown(reports: &[ImageReport], missing: &[String]) -> String {
         size_rows(&mut out, &unchanged);
         out.push_str("\n</details>\n");
     }
-    let failures: Vec<&String> = reports
-        .iter()
-        .flat_map(|r| &r.failures)
-        .chain(missing)
-        .collect();
+    let failures = all_failures(reports, missing);
     if failures.is_empty() {
         out.push_str("\n✅ All images are within their budgets.\n");
     } else {
