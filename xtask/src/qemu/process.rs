@@ -28,7 +28,7 @@ fn live() -> MutexGuard<'static, BTreeMap<u32, String>> {
     LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// A spawned QEMU. Dropping it without [`Qemu::wait`] or [`Qemu::terminate`]
+/// A spawned QEMU. Dropping it without [`Qemu::wait_for`] or [`Qemu::terminate`]
 /// kills its process group and reaps it, so an early return or a panic never
 /// leaves QEMU behind.
 pub struct Qemu {

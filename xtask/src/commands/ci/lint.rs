@@ -130,22 +130,16 @@ pub fn policy(text: &str) -> Vec<String> {
             }
         }
     }
+    for (n, cmd) in run_steps(text) {
+        if !is_xtask_call(cmd) {
+            problems.push(format!(
+                "{n}: `run: {cmd}` is not a single `cargo xtask …` command"
+            ));
+        }
+    }
     for (i, line) in lines.iter().enumerate() {
         let n = i + 1;
         let item = line.trim_start().trim_start_matches("- ").trim_start();
-        if let Some(cmd) = item.strip_prefix("run:") {
-            let cmd = cmd.trim();
-            let single = !cmd.starts_with('|') && !cmd.starts_with('>');
-            let ok = single
-                && cmd.starts_with("cargo xtask ")
-                && !cmd.contains(['&', ';', '|', '`', '\n'])
-                && !cmd.contains("$(");
-            if !ok {
-                problems.push(format!(
-                    "{n}: `run: {cmd}` is not a single `cargo xtask …` command"
-                ));
-            }
-        }
         if let Some(rest) = item.strip_prefix("uses:") {
             let (target, comment) = match rest.split_once('#') {
                 Some((t, c)) => (t.trim(), c.trim()),
@@ -181,6 +175,27 @@ pub fn policy(text: &str) -> Vec<String> {
         }
     }
     problems
+}
+
+/// Every `run:` of a workflow: its line number and its command.
+pub fn run_steps(text: &str) -> Vec<(usize, &str)> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let item = line.trim_start().trim_start_matches("- ").trim_start();
+            item.strip_prefix("run:").map(|cmd| (i + 1, cmd.trim()))
+        })
+        .collect()
+}
+
+/// Whether `cmd` is one `cargo xtask …` command: no block scalar, no shell
+/// operators, no command substitution.
+pub fn is_xtask_call(cmd: &str) -> bool {
+    !cmd.starts_with('|')
+        && !cmd.starts_with('>')
+        && cmd.starts_with("cargo xtask ")
+        && !cmd.contains(['&', ';', '|', '`', '\n'])
+        && !cmd.contains("$(")
 }
 
 /// `cargo xtask ci audit`: every locked package comes from crates.io or the

@@ -8,7 +8,7 @@
 mod cache;
 mod exec;
 mod gh_release;
-mod lint;
+pub mod lint;
 pub mod plan;
 mod report;
 mod ui;

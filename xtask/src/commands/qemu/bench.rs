@@ -1,5 +1,5 @@
 //! `cargo xtask bench qemu`: spawn-to-verdict time per image (median of
-//! [`RUNS`] runs, each judged as in the suite), the wall time of all images
+//! 20 runs, each judged as in the suite), the wall time of all images
 //! run in parallel on every core, the end-to-end `cargo xtask qemu` with a
 //! warm build, and how long after its deadline a hanging image is ended.
 

@@ -27,7 +27,7 @@ use anyhow::Result;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Output directory, replaced as a whole [default: <target dir>/dist].
+    /// Output directory, replaced as a whole (default: `<target dir>/dist`).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Check the release in DIR instead of building one.

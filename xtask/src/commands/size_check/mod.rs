@@ -1,9 +1,9 @@
 //! `cargo xtask size-check`: flash and RAM usage of every release firmware
 //! image (or of given ELFs) against budgets and a baseline.
 //!
-//! The accounting rules are [`crate::elf`]'s; budgets are in [`budget`], the
-//! baseline format in [`baseline`], the failure messages in [`check`], and
-//! the report for one image in [`image`]. A run fails (exit 1) when an image
+//! The accounting rules are [`crate::elf`]'s; budgets are in `budget.rs`, the
+//! baseline format in `baseline.rs`, the failure messages in `check.rs`, and
+//! the report for one image in `image.rs`. A run fails (exit 1) when an image
 //! is over an absolute limit, grew past the growth threshold, or is in the
 //! baseline but missing from the build.
 
