@@ -293,17 +293,18 @@ impl Boards {
             .iter()
             .filter(|b| b.machine() == Some(elf.machine))
             .collect();
-        match same.as_slice() {
-            [] => bail!("no board in qemu/boards.toml runs {machine} images"),
-            [one] => match elf::place_segments(elf, one.memory_map()) {
-                Err(e) => bail!("{e} on board {}", one.name),
-                Ok(_) => unreachable!("for_elf accepts a board whose map holds the segments"),
-            },
-            many => bail!(
-                "no {machine} board's memory map holds every PT_LOAD segment (tried {}); pick one with --target",
-                names(many)
-            ),
+        if let [one] = same.as_slice()
+            && let Err(e) = elf::place_segments(elf, one.memory_map())
+        {
+            bail!("{e} on board {}", one.name);
         }
+        if same.is_empty() {
+            bail!("no board in qemu/boards.toml runs {machine} images");
+        }
+        bail!(
+            "no {machine} board's memory map holds every PT_LOAD segment (tried {}); pick one with --target",
+            names(&same)
+        )
     }
 }
 

@@ -345,6 +345,96 @@ fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::boards::Boards;
+
+    fn workspace() -> (Workspace, Boards) {
+        let ws = Workspace::load().expect("workspace");
+        let boards = Boards::load(&ws).expect("boards");
+        (ws, boards)
+    }
+
+    #[test]
+    fn packages_sharing_a_bin_name_are_built_apart() {
+        let (ws, boards) = workspace();
+        let board = &boards.all()[0];
+        let packages = ws.firmware_image_packages();
+        let fixtures = packages
+            .iter()
+            .find(|p| p.name.as_str() == "fw-fixtures")
+            .expect("fw-fixtures");
+        let mut twin = (*fixtures).clone();
+        twin.name = cargo_metadata::PackageName::new("fw-twin".to_string());
+        let mut with_twin = packages.clone();
+        with_twin.push(&twin);
+        let split = invocations(&ws, board, &with_twin, true);
+        assert_eq!(
+            split.len(),
+            invocations(&ws, board, &packages, true).len() + 1
+        );
+        assert!(
+            split
+                .iter()
+                .all(|i| !(i.packages.contains(&"fw-fixtures".to_string())
+                    && i.packages.contains(&"fw-twin".to_string()))),
+            "{split:?}"
+        );
+        // clippy writes no executables, so nothing collides there.
+        assert_eq!(
+            invocations(&ws, board, &with_twin, false).len(),
+            invocations(&ws, board, &packages, false).len()
+        );
+    }
+
+    #[test]
+    fn the_board_feature_goes_to_packages_that_depend_on_the_facade() {
+        let (ws, boards) = workspace();
+        let board = &boards.all()[0];
+        let mut metadata = ws.metadata.clone();
+        let facade = metadata
+            .packages
+            .iter_mut()
+            .find(|p| p.name.as_str() == BOARD_FACADE)
+            .expect("the board facade");
+        let declared = facade.features.contains_key(&board.name);
+        facade.features.insert(board.name.clone(), Vec::new());
+        let with_feature = Workspace {
+            root: ws.root.clone(),
+            target_dir: ws.target_dir.clone(),
+            metadata,
+        };
+        let package = |name: &str| {
+            with_feature
+                .metadata
+                .packages
+                .iter()
+                .find(|p| p.name.as_str() == name)
+                .expect(name)
+        };
+        let want = Some(format!("board/{}", board.name));
+        assert_eq!(
+            board_feature(&with_feature, board, package("fw-tests")),
+            want
+        );
+        assert_eq!(board_feature(&with_feature, board, package("board")), want);
+        assert_eq!(board_feature(&with_feature, board, package("kernel")), None);
+        if !declared {
+            // Before the facade declares board features, none is passed.
+            let tests = ws.firmware_image_packages();
+            assert!(tests.iter().all(|p| board_feature(&ws, board, p).is_none()));
+        }
+    }
+
+    #[test]
+    fn images_have_one_path_per_board_profile_package_and_bin() {
+        let (ws, _) = workspace();
+        let id = ImageId::built("sifive_e", "fw-tests", "sched");
+        let path = image_path(&ws, &id, Profile::Debug);
+        assert!(
+            path.ends_with("images/sifive_e/debug/fw-tests/sched"),
+            "{}",
+            path.display()
+        );
+    }
 
     #[test]
     fn profiles_parse_all_and_lists() {

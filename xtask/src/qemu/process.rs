@@ -119,16 +119,23 @@ impl Qemu {
         self.kill()
     }
 
-    /// SIGKILL to the process group, then reap: the kernel ends a killed
-    /// process at once, so this wait is short.
+    /// SIGKILL to the process group, then reap within [`TERM_GRACE`]: the
+    /// kernel ends a killed process at once.
+    ///
+    /// Errors: waiting fails, or QEMU is still there after the grace (a
+    /// process stuck in the kernel), which is then left to init.
     pub fn kill(&mut self) -> io::Result<ExitStatus> {
         if let Some(s) = self.try_wait()? {
             return Ok(s);
         }
         signal_group(self.pid(), Signal::Kill, &mut self.child);
-        let s = self.child.wait()?;
-        self.status = Some(s);
-        Ok(s)
+        self.wait_for(TERM_GRACE)?.ok_or_else(|| {
+            io::Error::other(format!(
+                "QEMU pid {} did not exit {} s after SIGKILL",
+                self.pid(),
+                TERM_GRACE.as_secs()
+            ))
+        })
     }
 }
 
