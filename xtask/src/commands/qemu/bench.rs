@@ -185,12 +185,12 @@ fn spec<'a>(r: &'a Runnable<'_>, watch: &'a mut dyn FnMut(&str) -> Option<String
 #[cfg(unix)]
 fn children_cpu() -> Duration {
     use nix::sys::resource::{UsageWho, getrusage};
+    use nix::sys::time::TimeValLike;
     let Ok(usage) = getrusage(UsageWho::RUSAGE_CHILDREN) else {
         return Duration::ZERO;
     };
-    let (user, system) = (usage.user_time(), usage.system_time());
-    let d = |sec: i64, usec: i64| Duration::new(sec.max(0) as u64, (usec.max(0) as u32) * 1000);
-    d(user.tv_sec(), user.tv_usec()) + d(system.tv_sec(), system.tv_usec())
+    let micros = usage.user_time().num_microseconds() + usage.system_time().num_microseconds();
+    Duration::from_micros(micros.max(0) as u64)
 }
 
 #[cfg(not(unix))]
