@@ -16,6 +16,7 @@ use cudarc::driver::{
 use cudarc::nvrtc::Ptx;
 
 use crate::backend::{Backend, Batch};
+use crate::kernels::KERNEL;
 use crate::{BackendKind, Error, Probe, ProbeReport};
 
 #[cfg(native_cuda_fatbin)]
@@ -27,8 +28,6 @@ pub const FATBIN: Option<&[u8]> = None;
 /// of the toolkit the fatbin is built with. An older driver cannot load its
 /// cubins or JIT its PTX.
 const MIN_DRIVER_VERSION: i32 = 13_000;
-
-const KERNEL: &str = "fir_q15";
 
 const BLOCK_THREADS: u32 = 256;
 
@@ -172,7 +171,7 @@ impl Cuda {
             .arg(&b.frame_len)
             .arg(&total);
         // SAFETY: the argument list matches `fir_q15` in cuda/fir.cu; `taps`
-        // holds `ntaps` ≤ FIR_MAX_TAPS samples and `input`/`output` hold
+        // holds `ntaps` ≤ FIR_Q15_MAX_TAPS samples and `input`/`output` hold
         // `total` samples each.
         unsafe { args.launch(self.launch_config(total)) }.map(drop)
     }

@@ -32,6 +32,11 @@
 //!   is opened with dlopen at run time, so nothing links against CUDA.
 //! - [`BackendKind::Metal`] (macOS only): MSL source embedded and compiled at
 //!   run time with `newLibraryWithSource`.
+//!
+//! Both GPU kernels take their per-sample arithmetic from one C header,
+//! `kernels/fir_q15.h`, which the tests also compile for the host and
+//! compare bit for bit with `dsp::fir_q15`: the evidence for the GPU
+//! arithmetic on machines without a GPU.
 
 use std::fmt;
 use std::time::Duration;
@@ -41,6 +46,7 @@ pub mod conformance;
 mod cpu;
 #[cfg(not(target_os = "macos"))]
 mod cuda;
+mod kernels;
 #[cfg(target_os = "macos")]
 mod metal;
 

@@ -1,6 +1,7 @@
-//! The Metal backend: `metal/fir.metal`, embedded as source and compiled at
-//! run time with `newLibraryWithSource:options:error:` on the system default
-//! device. Buffers use shared storage (unified memory on Apple silicon).
+//! The Metal backend: `metal/fir.metal` with `kernels/fir_q15.h` inlined
+//! (see `kernels`), embedded as source and compiled at run time with
+//! `newLibraryWithSource:options:error:` on the system default device.
+//! Buffers use shared storage (unified memory on Apple silicon).
 
 use std::ffi::c_void;
 use std::ptr::NonNull;
@@ -16,10 +17,8 @@ use objc2_metal::{
 };
 
 use crate::backend::{Backend, Batch};
+use crate::kernels::{KERNEL, MSL};
 use crate::{BackendKind, Error, Probe, ProbeReport};
-
-const SOURCE: &str = include_str!("../metal/fir.metal");
-const KERNEL: &str = "fir_q15";
 
 /// The kernel's `Params` (MSL `uint, uint, ulong`: 16 bytes).
 #[repr(C)]
@@ -43,7 +42,7 @@ impl Metal {
         let device = MTLCreateSystemDefaultDevice()
             .ok_or_else(|| ProbeReport::new(Probe::NoDevice, "no default Metal device"))?;
         let library = device
-            .newLibraryWithSource_options_error(&NSString::from_str(SOURCE), None)
+            .newLibraryWithSource_options_error(&NSString::from_str(MSL), None)
             .map_err(|e| {
                 ProbeReport::new(
                     Probe::NoKernelImage,

@@ -114,8 +114,8 @@ int cuDeviceGetCount(int *n) { *n = env("STUB_DEVICES", 1); return 0; }
 
     #[test]
     fn statuses_from_a_stub_driver() {
-        let dir = std::env::temp_dir().join(format!("native-stub-cuda-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path();
         let src = dir.join("stub.c");
         std::fs::write(&src, STUB).expect("write stub.c");
         let lib = dir.join("libcuda.so.1");
@@ -126,7 +126,6 @@ int cuDeviceGetCount(int *n) { *n = env("STUB_DEVICES", 1); return 0; }
             .status();
         if !built.is_ok_and(|s| s.success()) {
             eprintln!("skipped: no C compiler (`cc`) to build a stub libcuda.so.1");
-            let _ = std::fs::remove_dir_all(&dir);
             return;
         }
         // cudarc tries `libcuda.so` before `libcuda.so.1`; shadow both.
@@ -143,8 +142,7 @@ int cuDeviceGetCount(int *n) { *n = env("STUB_DEVICES", 1); return 0; }
             (&[("STUB_DEVICES", "0")], Probe::NoDevice),
         ];
         for (env, expected) in cases {
-            assert_eq!(child_status(&dir, env), expected.name(), "{env:?}");
+            assert_eq!(child_status(dir, env), expected.name(), "{env:?}");
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
