@@ -5,6 +5,7 @@
 //! driver version ≥ 13.0 (the toolkit the fatbin is built with) → a device →
 //! context → `cuModuleLoadData`. Return codes from the CUDA driver API
 //! reference, "Data types used by CUDA driver" (`CUresult`).
+#![allow(unsafe_code)] // Driver API calls and kernel launches through cudarc's unsafe FFI.
 
 use std::sync::Arc;
 use std::time::Duration;

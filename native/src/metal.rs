@@ -2,6 +2,7 @@
 //! (see `kernels`), embedded as source and compiled at run time with
 //! `newLibraryWithSource:options:error:` on the system default device.
 //! Buffers use shared storage (unified memory on Apple silicon).
+#![allow(unsafe_code)] // Metal calls through objc2-metal's unsafe bindings, shared-buffer reads.
 
 use std::ffi::c_void;
 use std::ptr::NonNull;

@@ -1,4 +1,5 @@
 //! The CPU backend's inner loop, compiled for the widest SIMD this CPU has.
+#![allow(unsafe_code)] // Calling the AVX2 build of the loop after run-time detection.
 
 /// Outputs computed together: their accumulators stay in registers or L1.
 const BLOCK: usize = 256;
