@@ -14,7 +14,16 @@ mod startup;
 mod uart;
 
 /// CLINT `mtime` rate in Hz: the FE310's 32.768 kHz real-time clock
-/// (QEMU `sifive_e` models the same rate).
+/// (FE310-G002 manual, CLINT chapter: `mtime` counts `rtcclk`).
+///
+/// QEMU `sifive_e` models this rate from QEMU 8.2.0 (and 8.1.4) on, since
+/// commit a7472560ca5f ("riscv: Fix SiFive E CLINT clock frequency",
+/// QEMU issue #1978). Older QEMU, such as Debian 12's 7.2, clocks `mtime` at
+/// the ACLINT default of 10 MHz, so every tick there is 305 times too
+/// short: under `-icount shift=0` a tick lasts 3,300 instructions instead
+/// of about a million, and a task that computes for a few thousand
+/// instructions misses its next deadline (the `preempt` image then reports
+/// `high: woke at tick 21 (asked 10)`).
 #[cfg(target_arch = "riscv32")]
 #[unsafe(no_mangle)]
 pub static __BOARD_TIMER_HZ: u32 = 32_768;

@@ -165,8 +165,12 @@ fn read_mtime() -> u64 {
 }
 
 fn set_mtimecmp(t: u64) {
-    // SAFETY: CLINT register of hart 0; writing the low word as all-ones
-    // first means no spurious compare while the halves disagree.
+    // SAFETY: CLINT register of hart 0. The order is the one the
+    // privileged spec recommends for RV32 (3.2.1, "Machine Timer
+    // Registers"): the low word as all-ones first, so that each
+    // intermediate value is no smaller than the old or the new compare
+    // value and no spurious timer interrupt is raised while the halves
+    // disagree.
     unsafe {
         write_volatile(MTIMECMP, u32::MAX);
         write_volatile(MTIMECMP.add(1), (t >> 32) as u32);
