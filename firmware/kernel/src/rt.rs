@@ -7,7 +7,7 @@ use crate::arch::{self, Shared, Stack, StackRegion};
 use crate::config::GUARD_WORDS;
 use crate::exit_code;
 use crate::print::{Hex, Print};
-use crate::sched::{MutexState, Ring, Scheduler, SemState, TaskId, WaitId};
+use crate::sched::{MutexState, Ring, Scheduler, SemState, Switch, TaskId, WaitId};
 
 static KERNEL: Shared<Scheduler> = Shared::new(Scheduler::new());
 static TICK_HOOK: Shared<Option<fn()>> = Shared::new(None);
@@ -74,6 +74,21 @@ pub fn start(tasks: &[TaskDef]) -> ! {
     arch::start_first(top, entry)
 }
 
+/// Switches now, from task code, when `due`.
+fn switch_if(due: Switch) {
+    if due.is_due() {
+        arch::switch_from_task();
+    }
+}
+
+/// Asks for a switch from any context (it happens once no handler runs),
+/// when `due`.
+fn request_if(due: Switch) {
+    if due.is_due() {
+        arch::request_switch();
+    }
+}
+
 fn idle() -> ! {
     loop {
         arch::wait_for_interrupt();
@@ -104,9 +119,9 @@ fn stack_overflow(name: &str) -> ! {
     exit(exit_code::STACK_OVERFLOW)
 }
 
-/// Advances the tick; runs the tick hook. Returns whether a switch is due.
-/// Called by the arch port's timer interrupt handler.
-pub(crate) fn on_tick() -> bool {
+/// Advances the tick; runs the tick hook. Called by the arch port's timer
+/// interrupt handler.
+pub(crate) fn on_tick() -> Switch {
     let switch = KERNEL.with(|k| k.tick());
     if let Some(hook) = TICK_HOOK.with(|h| *h) {
         hook();
@@ -133,25 +148,19 @@ pub fn sleep(ticks: u32) {
         let deadline = k.now().wrapping_add(ticks);
         k.sleep_until(deadline)
     });
-    if switch {
-        arch::switch_from_task();
-    }
+    switch_if(switch);
 }
 
 /// Sleeps until tick `deadline`; returns at once if it has passed. Use it
 /// for drift-free periodic work: `next += period; sleep_until(next)`.
 pub fn sleep_until(deadline: u32) {
-    if KERNEL.with(|k| k.sleep_until(deadline)) {
-        arch::switch_from_task();
-    }
+    switch_if(KERNEL.with(|k| k.sleep_until(deadline)));
 }
 
 /// Gives the rest of the time slice to the next ready task of the same
 /// priority.
 pub fn yield_now() {
-    if KERNEL.with(|k| k.yield_current()) {
-        arch::switch_from_task();
-    }
+    switch_if(KERNEL.with(|k| k.yield_current()));
 }
 
 /// Instructions executed since reset, for benchmarks under QEMU `-icount`:
@@ -265,9 +274,7 @@ impl Semaphore {
 
     /// Takes one unit, blocking while there is none.
     pub fn take(&self) {
-        if KERNEL.with(|k| self.state.with(|s| k.sem_take(s, self.id()))) {
-            arch::switch_from_task();
-        }
+        switch_if(KERNEL.with(|k| self.state.with(|s| k.sem_take(s, self.id()))));
     }
 
     /// Takes one unit if there is one; never blocks.
@@ -283,9 +290,7 @@ impl Semaphore {
 
     /// Adds one unit, or hands it to the first waiter.
     pub fn give(&self) {
-        if KERNEL.with(|k| self.state.with(|s| k.sem_give(s, self.id()))) {
-            arch::request_switch();
-        }
+        request_if(KERNEL.with(|k| self.state.with(|s| k.sem_give(s, self.id()))));
     }
 
     /// The current count.
@@ -322,8 +327,7 @@ impl Mutex {
     /// Panics: the running task already owns it.
     pub fn lock(&self) -> MutexGuard<'_> {
         match KERNEL.with(|k| self.state.with(|m| k.mutex_lock(m, self.id()))) {
-            Ok(true) => arch::switch_from_task(),
-            Ok(false) => {}
+            Ok(due) => switch_if(due),
             Err(_) => panic!("mutex locked twice by its owner"),
         }
         MutexGuard { mutex: self }
@@ -345,8 +349,7 @@ impl Drop for MutexGuard<'_> {
     fn drop(&mut self) {
         let m = self.mutex;
         match KERNEL.with(|k| m.state.with(|s| k.mutex_unlock(s, m.id()))) {
-            Ok(true) => arch::request_switch(),
-            Ok(false) => {}
+            Ok(due) => request_if(due),
             Err(_) => panic!("mutex unlocked by a task that does not own it"),
         }
     }
@@ -384,12 +387,7 @@ impl<T: Send, const N: usize> Queue<T, N> {
                     .with(|q| k.queue_send(q, item, self.senders(), self.receivers()))
             });
             match r {
-                Ok(switch) => {
-                    if switch {
-                        arch::switch_from_task();
-                    }
-                    return;
-                }
+                Ok(due) => return switch_if(due),
                 Err(back) => {
                     item = back;
                     arch::switch_from_task();
@@ -404,9 +402,7 @@ impl<T: Send, const N: usize> Queue<T, N> {
             self.ring
                 .with(|q| k.queue_try_send(q, item, self.receivers()))
         })?;
-        if switch {
-            arch::request_switch();
-        }
+        request_if(switch);
         Ok(())
     }
 
@@ -418,10 +414,8 @@ impl<T: Send, const N: usize> Queue<T, N> {
                     .with(|q| k.queue_recv(q, self.senders(), self.receivers()))
             });
             match r {
-                Some((item, switch)) => {
-                    if switch {
-                        arch::switch_from_task();
-                    }
+                Some((item, due)) => {
+                    switch_if(due);
                     return item;
                 }
                 None => arch::switch_from_task(),

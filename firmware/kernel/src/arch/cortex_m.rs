@@ -181,7 +181,7 @@ pub extern "C" fn pendsv() {
 
 /// SysTick handler: the kernel tick.
 pub extern "C" fn systick() {
-    if rt::on_tick() {
+    if rt::on_tick().is_due() {
         request_switch();
     }
 }

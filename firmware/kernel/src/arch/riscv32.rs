@@ -348,7 +348,7 @@ extern "C" fn interrupt(sp: usize, mcause: usize) -> usize {
     // a sub-word atomic sequence).
     let pending = SWITCH_PENDING.load(Ordering::Relaxed);
     SWITCH_PENDING.store(false, Ordering::Relaxed);
-    if due || pending {
+    if due.is_due() || pending {
         rt::switch_context(sp)
     } else {
         sp
