@@ -4,6 +4,7 @@
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use cargo_metadata::DependencyKind;
 
 use crate::boards::Boards;
 use crate::workspace::Workspace;
@@ -14,17 +15,7 @@ pub struct Args {}
 pub fn run(_args: Args) -> Result<()> {
     let ws = Workspace::load()?;
     let boards = Boards::load(&ws)?;
-    let firmware: Vec<String> = ws
-        .metadata
-        .workspace_packages()
-        .iter()
-        .filter(|p| {
-            p.manifest_path
-                .as_std_path()
-                .starts_with(ws.root.join("firmware"))
-        })
-        .map(|p| p.name.to_string())
-        .collect();
+    let firmware = cross_packages(&ws);
     clippy(&ws, &["--all-targets"])?;
     for board in boards.all() {
         let mut args = vec!["--target", board.target.as_str()];
@@ -34,6 +25,33 @@ pub fn run(_args: Args) -> Result<()> {
         clippy(&ws, &args)?;
     }
     Ok(())
+}
+
+/// Packages under `firmware/` that are built for the boards: all but host
+/// crates that other packages use only as a build-dependency (such as
+/// `board-map`, which board build scripts run on the host); those are
+/// default members and checked with the host crates.
+fn cross_packages(ws: &Workspace) -> Vec<String> {
+    let packages = ws.metadata.workspace_packages();
+    let build_only = |name: &str| {
+        let uses = || {
+            packages
+                .iter()
+                .flat_map(|p| &p.dependencies)
+                .filter(|d| d.name == name)
+        };
+        uses().next().is_some() && uses().all(|d| d.kind == DependencyKind::Build)
+    };
+    packages
+        .iter()
+        .filter(|p| {
+            p.manifest_path
+                .as_std_path()
+                .starts_with(ws.root.join("firmware"))
+        })
+        .filter(|p| !build_only(&p.name))
+        .map(|p| p.name.to_string())
+        .collect()
 }
 
 fn clippy(ws: &Workspace, args: &[&str]) -> Result<()> {
