@@ -28,8 +28,6 @@ use ready::highest_bit;
 /// Index of a task in the task table, in creation order.
 pub type TaskId = usize;
 
-const NIL: u8 = u8::MAX;
-
 /// Identity of a wait queue: the address of the kernel object (semaphore,
 /// mutex or one side of a message queue) that tasks block on.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -83,15 +81,17 @@ pub struct Tcb {
 }
 
 impl Tcb {
-    const EMPTY: Tcb = Tcb {
+    /// A slot of the task table that no task uses: all zero, so that a
+    /// kernel in a `static` starts in `.bss`, which costs no flash.
+    const UNUSED: Tcb = Tcb {
         sp: 0,
         base_prio: 0,
         prio: 0,
         state: State::Ready,
         slices: 0,
         stack_lo: 0,
-        slice_left: SLICE_TICKS,
-        next: NIL,
+        slice_left: 0,
+        next: 0,
         held: 0,
         wait_seq: 0,
     };
@@ -112,7 +112,7 @@ fn level(prio: impl Into<usize>) -> usize {
 }
 
 const _: () = assert!(MAX_TASKS.is_power_of_two() && PRIORITIES.is_power_of_two());
-const _: () = assert!(MAX_TASKS < NIL as usize && PRIORITIES <= 8);
+const _: () = assert!(MAX_TASKS < u8::MAX as usize && PRIORITIES <= 8);
 #[cfg(target_pointer_width = "32")]
 const _: () = assert!(core::mem::size_of::<Tcb>() == 32);
 
@@ -146,13 +146,18 @@ pub fn reached(now: u32, deadline: u32) -> bool {
     now.wrapping_sub(deadline) as i32 >= 0
 }
 
-/// The task table and the scheduler's decisions.
+/// The task table and the scheduler's decisions. [`Scheduler::new`] is
+/// all zero bits, so a kernel in a `static` lives in `.bss` and its
+/// initial value takes no flash.
 pub struct Scheduler {
     tasks: [Tcb; MAX_TASKS],
-    names: [&'static str; MAX_TASKS],
+    /// `None` (zero) in unused slots.
+    names: [Option<&'static str>; MAX_TASKS],
     stack_words: [u16; MAX_TASKS],
     count: u8,
     current: u8,
+    /// Head and tail of the ready ring of each priority; meaningful only
+    /// while its bit in `ready_mask` is set.
     head: [u8; PRIORITIES],
     tail: [u8; PRIORITIES],
     /// Bit `p` is set while the ready queue of priority `p` is not empty.
@@ -173,13 +178,13 @@ impl Default for Scheduler {
 impl Scheduler {
     pub const fn new() -> Self {
         Self {
-            tasks: [Tcb::EMPTY; MAX_TASKS],
-            names: [""; MAX_TASKS],
+            tasks: [Tcb::UNUSED; MAX_TASKS],
+            names: [None; MAX_TASKS],
             stack_words: [0; MAX_TASKS],
             count: 0,
             current: 0,
-            head: [NIL; PRIORITIES],
-            tail: [NIL; PRIORITIES],
+            head: [0; PRIORITIES],
+            tail: [0; PRIORITIES],
             ready_mask: 0,
             now: 0,
             seq: 0,
@@ -213,9 +218,10 @@ impl Scheduler {
             base_prio: prio,
             prio,
             stack_lo,
-            ..Tcb::EMPTY
+            slice_left: SLICE_TICKS,
+            ..Tcb::UNUSED
         };
-        self.names[slot(id)] = name;
+        self.names[slot(id)] = Some(name);
         self.stack_words[slot(id)] = words;
         self.count += 1;
         self.insert(id, false);
@@ -235,7 +241,7 @@ impl Scheduler {
 
     /// Name of task `id`.
     pub fn name(&self, id: TaskId) -> &'static str {
-        self.names[slot(id)]
+        self.names[slot(id)].unwrap_or_default()
     }
 
     /// Stack size of task `id`, in 32-bit words.

@@ -1,7 +1,11 @@
 //! Mutexes with priority inheritance: ownership, the lent priority and the
 //! hand-over of ownership to the first waiter on unlock.
 
-use super::{NIL, Scheduler, Switch, TaskId, WaitId, slot};
+use super::{Scheduler, Switch, TaskId, WaitId, slot};
+
+/// The owner of a mutex that no task owns: no task id (the table holds
+/// fewer than 255 tasks).
+const NIL: u8 = u8::MAX;
 
 /// A mutex's state: its owner, if any.
 #[derive(Debug)]

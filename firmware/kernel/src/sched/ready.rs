@@ -8,7 +8,7 @@
 //! yield is one step of the ring; the idle task (priority 0) is always
 //! ready, so a ready task always exists.
 
-use super::{MAX_TASKS, NIL, Scheduler, TaskId, level, slot};
+use super::{MAX_TASKS, Scheduler, TaskId, level, slot};
 
 /// Index of the highest set bit of a non-zero `mask` below 2^8: CLZ where
 /// the CPU has it (Cortex-M3, and the host).
@@ -42,7 +42,7 @@ impl Scheduler {
     pub(super) fn insert(&mut self, id: TaskId, front: bool) {
         let p = level(self.tasks[slot(id)].prio);
         let head = self.head[p];
-        if head == NIL {
+        if self.ready_mask & (1 << p) == 0 {
             self.head[p] = id as u8;
             self.tail[p] = id as u8;
             self.tasks[slot(id)].next = id as u8;
@@ -62,10 +62,10 @@ impl Scheduler {
     /// Unlinks `id` from the ring of its priority, if it is there.
     pub(super) fn remove(&mut self, id: TaskId) {
         let p = level(self.tasks[slot(id)].prio);
-        let tail = self.tail[p];
-        if tail == NIL {
+        if self.ready_mask & (1 << p) == 0 {
             return;
         }
+        let tail = self.tail[p];
         let mut prev = tail;
         for _ in 0..MAX_TASKS {
             let next = self.tasks[slot(prev)].next;
@@ -78,8 +78,6 @@ impl Scheduler {
             return;
         }
         if usize::from(prev) == id {
-            self.head[p] = NIL;
-            self.tail[p] = NIL;
             self.ready_mask &= !(1 << p);
             return;
         }
@@ -97,15 +95,11 @@ impl Scheduler {
     /// and reports).
     pub fn ready_queue(&self, p: u8) -> impl Iterator<Item = TaskId> + '_ {
         let head = self.head[level(p)];
-        let mut at = head;
-        let mut first = true;
+        let mut next = (self.ready_mask & (1 << level(p)) != 0).then_some(head);
         core::iter::from_fn(move || {
-            if at == NIL || (at == head && !first) {
-                return None;
-            }
-            first = false;
-            let id = at;
-            at = self.tasks[slot(id)].next;
+            let id = next?;
+            let after = self.tasks[slot(id)].next;
+            next = (after != head).then_some(after);
             Some(usize::from(id))
         })
     }
