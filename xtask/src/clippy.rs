@@ -1,5 +1,6 @@
 //! `cargo xtask clippy`: clippy with `-D warnings` on the host crates (the
-//! workspace's default members) and on every firmware package per target.
+//! workspace's default members) and on every firmware package per board
+//! (its target, and `--features board/<name>` for packages on `board`).
 
 use std::process::Command;
 
@@ -18,9 +19,13 @@ pub fn run(_args: Args) -> Result<()> {
     let firmware = cross_packages(&ws);
     clippy(&ws, &["--all-targets"])?;
     for board in boards.all() {
+        let feature = crate::build::board_feature(&ws, &firmware, board);
         let mut args = vec!["--target", board.target.as_str()];
         for p in &firmware {
             args.extend(["--package", p.as_str()]);
+        }
+        if let Some(feature) = &feature {
+            args.extend(["--features", feature.as_str()]);
         }
         clippy(&ws, &args)?;
     }
