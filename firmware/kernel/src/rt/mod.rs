@@ -4,7 +4,6 @@
 //! against a simulated port (`tests`).
 
 use core::panic::PanicInfo;
-use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::arch::{Stack, StackRegion, stack_intact, stack_used_bytes};
 use crate::config::GUARD_WORDS;
@@ -47,12 +46,17 @@ impl TaskDef {
     }
 }
 
-/// One kernel: the scheduler, the tick hook, and whether it has started,
-/// all behind port `P`'s critical sections.
+/// Why [`Kernel::boot`] stops.
+enum BootError {
+    Twice,
+    Spawn,
+}
+
+/// One kernel: the scheduler and the tick hook, behind port `P`'s critical
+/// sections.
 pub struct Kernel<P: Port> {
     sched: Shared<P, Scheduler>,
     tick_hook: Shared<P, Option<fn()>>,
-    started: AtomicBool,
 }
 
 impl<P: Port> Default for Kernel<P> {
@@ -66,7 +70,6 @@ impl<P: Port> Kernel<P> {
         Self {
             sched: Shared::new(Scheduler::new()),
             tick_hook: Shared::new(None),
-            started: AtomicBool::new(false),
         }
     }
 
@@ -77,27 +80,31 @@ impl<P: Port> Kernel<P> {
     /// Panics: called twice, too many tasks, a priority out of range, or a
     /// stack too small for a context frame and its guard words.
     pub fn boot(&self, tasks: &[TaskDef], idle: &TaskDef) -> (usize, fn() -> !) {
-        if self.started.load(Ordering::SeqCst) {
-            panic!("kernel started twice");
+        let all = || tasks.iter().chain([idle]);
+        if all().any(|t| t.stack.words() < P::FRAME_WORDS + GUARD_WORDS + 4) {
+            panic!("task stack too small");
         }
+        // Errors leave the critical section before they panic, so that the
+        // panic report can look at the kernel.
         let first = self.sched.with(|k| {
-            for t in tasks.iter().chain([idle]) {
-                if t.stack.words() < P::FRAME_WORDS + GUARD_WORDS + 4 {
-                    panic!("task stack too small");
-                }
+            if k.started() {
+                return Err(BootError::Twice);
+            }
+            for t in all() {
                 t.stack.paint();
                 let sp = P::init_frame(&t.stack, t.entry);
-                if k.spawn(t.name, t.prio, sp, t.stack.lo(), t.stack.words())
-                    .is_err()
-                {
-                    panic!("cannot create task");
-                }
+                k.spawn(t.name, t.prio, sp, t.stack.lo(), t.stack.words())
+                    .map_err(|_| BootError::Spawn)?;
             }
             let def = tasks.get(k.start()).unwrap_or(idle);
-            (def.stack.top() & !15, def.entry)
+            Ok((def.stack.top() & !15, def.entry))
         });
-        self.started.store(true, Ordering::SeqCst);
-        first
+        // Literal messages: a formatted one would pull in `core::fmt`.
+        match first {
+            Ok(first) => first,
+            Err(BootError::Twice) => panic!("kernel started twice"),
+            Err(BootError::Spawn) => panic!("cannot create task"),
+        }
     }
 
     /// [`Self::boot`], then starts the tick timer from board `B`'s clock
@@ -172,10 +179,9 @@ impl<P: Port> Kernel<P> {
 
     /// Name of the running task (`main` before the kernel starts).
     pub fn current_task_name(&self) -> &'static str {
-        if !self.started.load(Ordering::Relaxed) {
-            return "main";
-        }
-        self.sched.with(|k| k.name(k.current()))
+        self.sched
+            .with(|k| k.started().then(|| k.name(k.current())))
+            .unwrap_or("main")
     }
 
     /// Number of tasks, the idle task included.

@@ -167,6 +167,8 @@ pub struct Scheduler {
     /// The running task goes to the tail of its queue (slice used up or
     /// yield) rather than the head (preempted by a higher priority).
     rotate: bool,
+    /// [`Self::start`] has picked the first task.
+    started: bool,
 }
 
 impl Default for Scheduler {
@@ -189,6 +191,7 @@ impl Scheduler {
             now: 0,
             seq: 0,
             rotate: false,
+            started: false,
         }
     }
 
@@ -232,7 +235,13 @@ impl Scheduler {
     pub fn start(&mut self) -> TaskId {
         let id = usize::from(self.head[level(highest_bit(self.ready_mask))]);
         self.current = id as u8;
+        self.started = true;
         id
+    }
+
+    /// Whether [`Self::start`] has picked the first task.
+    pub fn started(&self) -> bool {
+        self.started
     }
 
     pub fn task(&self, id: TaskId) -> &Tcb {
