@@ -1,7 +1,10 @@
-//! For a board crate's build script: writes the board's `memory.x` and
+//! For build scripts: a board crate's writes the board's `memory.x` and
 //! copies its `link.x` into `OUT_DIR`, and tells cargo to search there, so
-//! that `-C link-arg=-Tlink.x` finds both (the Cargo book, "Build Scripts":
-//! `rustc-link-search`, `rerun-if-changed`).
+//! that `-C link-arg=-Tlink.x` finds both ([`emit`]); the `board` facade's
+//! checks that the board selected by feature is built for its target
+//! ([`check_selected`]). (The Cargo book, "Build Scripts":
+//! `rustc-link-search`, `rerun-if-changed`, `CARGO_FEATURE_<name>`,
+//! `TARGET`.)
 //!
 //! ```no_run
 //! // build.rs of the board crate for `[board.sifive_e]`
@@ -12,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{Boards, Error, ErrorKind};
+use crate::{Board, Boards, Error, ErrorKind};
 
 /// The boards file, relative to the workspace root.
 const BOARDS_FILE: &str = "qemu/boards.toml";
@@ -46,12 +49,51 @@ pub fn emit(board: &str) -> Result<(), Error> {
     Ok(())
 }
 
-fn env_dir(var: &str) -> Result<PathBuf, Error> {
-    std::env::var_os(var).map(PathBuf::from).ok_or_else(|| {
-        Error::new(ErrorKind::BuildFile {
-            path: PathBuf::from(format!("${var}")),
-            what: "not set: run this from a build script, under cargo".into(),
+/// Checks the board whose cargo feature (named like the board's table) is
+/// on: it must be built for its table's `target`. With no board feature
+/// or several this passes, and the facade's `compile_error!`s say which.
+///
+/// Errors: `CARGO_MANIFEST_DIR` or `TARGET` is unset; no or an invalid
+/// `qemu/boards.toml` (see [`emit`]); a selected board's `target` is not
+/// the build's, which the error names with the `--target` to use.
+pub fn check_selected() -> Result<(), Error> {
+    let boards_file = find_boards_file(&env_dir("CARGO_MANIFEST_DIR")?)?;
+    println!("cargo::rerun-if-changed={}", boards_file.display());
+    let build_target = env_var("TARGET")?;
+    let boards = Boards::from_file(&boards_file)?;
+    let selected: Vec<&Board> = boards
+        .all()
+        .iter()
+        .filter(|b| {
+            let feature = b.name.to_uppercase().replace('-', "_");
+            std::env::var_os(format!("CARGO_FEATURE_{feature}")).is_some()
         })
+        .collect();
+    match selected[..] {
+        [board] if board.target != build_target => Err(Error::new(ErrorKind::WrongTarget {
+            board: board.name.clone(),
+            target: board.target.clone(),
+            build_target,
+        })
+        .in_file(&boards_file)),
+        _ => Ok(()),
+    }
+}
+
+fn env_var(var: &str) -> Result<String, Error> {
+    std::env::var(var).map_err(|_| not_set(var))
+}
+
+fn env_dir(var: &str) -> Result<PathBuf, Error> {
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .ok_or_else(|| not_set(var))
+}
+
+fn not_set(var: &str) -> Error {
+    Error::new(ErrorKind::BuildFile {
+        path: PathBuf::from(format!("${var}")),
+        what: "not set: run this from a build script, under cargo".into(),
     })
 }
 

@@ -32,6 +32,13 @@ pub enum ErrorKind {
     /// A build script's input or output file cannot be found, read or
     /// written.
     BuildFile { path: PathBuf, what: String },
+    /// `board.<board>` is selected for a build whose target is
+    /// `build_target`, but its firmware is built for `target`.
+    WrongTarget {
+        board: String,
+        target: String,
+        build_target: String,
+    },
 }
 
 impl Error {
@@ -79,6 +86,15 @@ impl fmt::Display for Error {
                 known.join(", ")
             ),
             ErrorKind::BuildFile { path, what } => write!(f, "{}: {what}", path.display()),
+            ErrorKind::WrongTarget {
+                board,
+                target,
+                build_target,
+            } => write!(
+                f,
+                "board.{board} runs {target} firmware, and this build is for {build_target}: \
+                 build it with `--target {target}`, or select a board of {build_target}"
+            ),
         }
     }
 }

@@ -129,3 +129,13 @@ fn errors_from_a_file_name_it() {
     );
     assert_eq!(format!("{err:?}"), err.to_string());
 }
+
+#[test]
+fn the_board_facade_has_one_feature_per_board_table() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../board/Cargo.toml");
+    let manifest: toml::Table = std::fs::read_to_string(&manifest).unwrap().parse().unwrap();
+    let features: Vec<&String> = manifest["features"].as_table().unwrap().keys().collect();
+    let boards = checked_in();
+    let boards: Vec<&String> = boards.all().iter().map(|b| &b.name).collect();
+    assert_eq!(features, boards, "firmware/board/Cargo.toml [features]");
+}

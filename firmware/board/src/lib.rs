@@ -4,21 +4,20 @@
 //! The board is chosen by cargo feature, one per board and named exactly
 //! like the board's table in `qemu/boards.toml`: build an image with
 //! `--features board/lm3s6965evb` or `--features board/sifive_e`. Exactly
-//! one must be on, and the build target must be the board's (a
-//! `compile_error!` names the features otherwise). Adding a board adds a
-//! line to `boards!` below and a feature with its optional dependency to
-//! this crate's manifest.
+//! one must be on (a `compile_error!` names the features otherwise), and
+//! the build target must be the one of the board's table (the build script
+//! says so otherwise). Adding a board adds a line to `boards!` below and a
+//! feature with its optional dependency to this crate's manifest.
 #![no_std]
 
 #[doc(hidden)]
 pub use kernel as __kernel;
 
-/// Declares the boards: for each, its feature, its [`kernel::Board`] type,
-/// the `target_arch` and the triple it is built for. Selects the board
-/// whose feature is on as [`Selected`], and refuses a build with no board
-/// feature, two, or a target of another architecture.
+/// Declares the boards: for each, its feature and its [`kernel::Board`]
+/// type. Selects the board whose feature is on as [`Selected`], and refuses
+/// a build with no board feature or two.
 macro_rules! boards {
-    ($($feature:literal => $board:path, $arch:literal, $triple:literal;)+) => {
+    ($($feature:literal => $board:path;)+) => {
         #[cfg(not(any($(feature = $feature),+)))]
         compile_error!(concat!(
             "no board selected: build with `--features board/<name>`, one of:",
@@ -26,13 +25,8 @@ macro_rules! boards {
         ));
         exactly_one!($($feature),+);
         $(
-            #[cfg(all(feature = $feature, not(target_arch = $arch)))]
-            compile_error!(concat!(
-                "board `", $feature, "` runs ", $triple, " firmware: build it with `--target ",
-                $triple, "`"
-            ));
             /// The board selected by cargo feature.
-            #[cfg(all(feature = $feature, target_arch = $arch))]
+            #[cfg(feature = $feature)]
             pub use $board as Selected;
         )+
     };
@@ -54,8 +48,8 @@ macro_rules! exactly_one {
 }
 
 boards! {
-    "lm3s6965evb" => board_lm3s6965evb::Lm3s6965evb, "arm", "thumbv7m-none-eabi";
-    "sifive_e" => board_hifive1::HiFive1, "riscv32", "riscv32imac-unknown-none-elf";
+    "lm3s6965evb" => board_lm3s6965evb::Lm3s6965evb;
+    "sifive_e" => board_hifive1::HiFive1;
 }
 
 /// Names the image's entry point, a `fn() -> !`, and binds it and the
