@@ -134,6 +134,9 @@ fn cargo_build(
     for p in packages {
         cmd.args(["--package", p]);
     }
+    if let Some(feature) = board_feature(ws, packages, board) {
+        cmd.args(["--features", &feature]);
+    }
     let mut child = cmd
         .stdout(Stdio::piped())
         .spawn()
@@ -176,4 +179,16 @@ fn cargo_build(
     }
     images.sort_by(|a, b| (&a.package, &a.name).cmp(&(&b.package, &b.name)));
     Ok(images)
+}
+
+/// `board/<board name>` when one of `packages` depends on the `board`
+/// facade crate, which selects the board by a feature named like its table
+/// in `qemu/boards.toml`; cargo enables it in each of them that does.
+pub fn board_feature(ws: &Workspace, packages: &[String], board: &Board) -> Option<String> {
+    ws.metadata
+        .workspace_packages()
+        .iter()
+        .filter(|p| packages.iter().any(|name| p.name.as_str() == name))
+        .any(|p| p.dependencies.iter().any(|d| d.name == "board"))
+        .then(|| format!("board/{}", board.name))
 }
