@@ -68,8 +68,11 @@ fn qemu_piped_into_the_cli_gives_the_transcript() {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
+        // `colored` would colour the level for this; the decoder forces
+        // colour off.
         let decoder = Command::new(BIN)
             .arg(&elf)
+            .env("CLICOLOR_FORCE", "1")
             .stdin(qemu.stdout.take().unwrap())
             .output()
             .unwrap();
@@ -89,13 +92,11 @@ fn qemu_piped_into_the_cli_gives_the_transcript() {
 
 #[test]
 fn malformed_frames_give_one_stderr_line_each_and_exit_1() {
-    let Some(fixture) = fixture() else {
+    let Some(capture) = common::capture(Variant::Rzcobs, "random") else {
         return;
     };
-    let elf = fixture.elf(Variant::Rzcobs, "random");
-    let stream = common::run_qemu(&elf).stdout;
-    let clean = common::decode(&fixture.elf_bytes(Variant::Rzcobs, "random"), &stream);
-    let (a, b) = (clean[10].as_ref().unwrap(), clean[20].as_ref().unwrap());
+    let (elf, stream, clean) = (&capture.elf, &capture.stream, capture.records());
+    let (a, b) = (&clean[10], &clean[20]);
     // Invalid rzCOBS inserted before frames 10 and 20.
     let garbage = [0x01, 0x00];
     let (a_at, b_at) = (a.offset as usize, b.offset as usize);
@@ -107,7 +108,7 @@ fn malformed_frames_give_one_stderr_line_each_and_exit_1() {
         &stream[b_at..],
     ]
     .concat();
-    let output = decode_cli(&elf, &corrupted);
+    let output = decode_cli(elf, &corrupted);
     assert_eq!(output.status.code(), Some(1));
     let lines = stderr_lines(&output);
     assert_eq!(lines.len(), 2, "{lines:?}");
@@ -134,12 +135,11 @@ fn malformed_frames_give_one_stderr_line_each_and_exit_1() {
 
 #[test]
 fn a_stream_cut_inside_a_frame_exits_1() {
-    let Some(fixture) = fixture() else {
+    let Some(capture) = common::capture(Variant::Rzcobs, "panic") else {
         return;
     };
-    let elf = fixture.elf(Variant::Rzcobs, "panic");
-    let stream = common::run_qemu(&elf).stdout;
-    let output = decode_cli(&elf, &stream[..stream.len() - 2]);
+    let stream = &capture.stream;
+    let output = decode_cli(&capture.elf, &stream[..stream.len() - 2]);
     assert_eq!(output.status.code(), Some(1));
     let lines = stderr_lines(&output);
     assert_eq!(lines.len(), 1, "{lines:?}");
@@ -153,15 +153,13 @@ fn a_stream_cut_inside_a_frame_exits_1() {
 
 #[test]
 fn a_malformed_raw_frame_stops_the_cli_but_stdin_is_drained() {
-    let Some(fixture) = fixture() else {
+    let Some(capture) = common::capture(Variant::Raw, "random") else {
         return;
     };
-    let elf = fixture.elf(Variant::Raw, "random");
-    let mut stream = common::run_qemu(&elf).stdout;
-    let clean = common::decode(&fixture.elf_bytes(Variant::Raw, "random"), &stream);
-    let at = clean[3].as_ref().unwrap().offset as usize;
+    let at = capture.records()[3].offset as usize;
+    let mut stream = capture.stream.clone();
     stream[at..at + 2].copy_from_slice(&[0xff, 0xff]);
-    let output = decode_cli(&elf, &stream);
+    let output = decode_cli(&capture.elf, &stream);
     assert_eq!(output.status.code(), Some(1));
     let lines = stderr_lines(&output);
     assert_eq!(lines.len(), 1, "{lines:?}");
@@ -174,17 +172,15 @@ fn a_malformed_raw_frame_stops_the_cli_but_stdin_is_drained() {
 
 #[test]
 fn records_are_written_as_they_arrive() {
-    let Some(fixture) = fixture() else {
+    let Some(capture) = common::capture(Variant::Rzcobs, "transcript") else {
         return;
     };
-    let elf = fixture.elf(Variant::Rzcobs, "transcript");
-    let stream = common::run_qemu(&elf).stdout;
-    let decoded = common::decode(&fixture.elf_bytes(Variant::Rzcobs, "transcript"), &stream);
-    let first = decoded[0].as_ref().unwrap();
+    let (elf, stream) = (&capture.elf, &capture.stream);
+    let first = &capture.records()[0];
     let split = (first.offset as usize) + first.len + 1;
 
     let mut child = Command::new(BIN)
-        .arg(&elf)
+        .arg(elf)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

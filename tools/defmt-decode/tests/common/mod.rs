@@ -179,6 +179,48 @@ pub fn run_qemu(elf: &Path) -> Run {
     }
 }
 
+/// A boot of one fixture image: its ELF and the defmt stream it printed.
+pub struct Capture {
+    pub elf: PathBuf,
+    pub elf_bytes: Vec<u8>,
+    pub stream: Vec<u8>,
+}
+
+impl Capture {
+    /// The stream's records; panics on a malformed frame.
+    pub fn records(&self) -> Vec<Record> {
+        records(decode(&self.elf_bytes, &self.stream))
+    }
+}
+
+/// The exit status the fixture image `bin` ends with.
+pub fn exit_status(bin: &str) -> i32 {
+    if bin == "random" { 0 } else { PANIC_EXIT }
+}
+
+/// Boots `bin` of `variant` and checks its exit status; `None` when the
+/// fixture is skipped.
+pub fn capture(variant: Variant, bin: &str) -> Option<Capture> {
+    let fixture = fixture()?;
+    let elf = fixture.elf(variant, bin);
+    let run = run_qemu(&elf);
+    assert_eq!(run.code, Some(exit_status(bin)), "exit status of {bin}");
+    assert!(!run.stdout.is_empty(), "{bin} printed nothing");
+    Some(Capture {
+        elf_bytes: fixture.elf_bytes(variant, bin),
+        elf,
+        stream: run.stdout,
+    })
+}
+
+/// The records of `decoded`; panics on a malformed frame.
+pub fn records(decoded: Vec<Result<Record, FrameError>>) -> Vec<Record> {
+    decoded
+        .into_iter()
+        .map(|d| d.unwrap_or_else(|e| panic!("unexpected malformed frame: {e}")))
+        .collect()
+}
+
 /// Decodes `stream` with `elf`'s table, fed in the chunks `sizes` yields
 /// (cycled), then ends the stream.
 pub fn decode_in_chunks(
