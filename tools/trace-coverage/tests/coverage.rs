@@ -378,26 +378,26 @@ fn runs_and_boards_merge_by_source_path() {
 
     assert_eq!(
         both.0.keys().collect::<Vec<_>>(),
-        ["src/arm.rs", "src/main.rs", "src/riscv.rs"]
+        ["src/arm.rs", "src/main.rs", "src/riscv.rs", "src/sys.rs"]
     );
+    // Each architecture's own file comes from its image alone.
     assert_eq!(both.file("src/arm.rs"), arm.file("src/arm.rs"));
     assert_eq!(both.file("src/riscv.rs"), riscv.file("src/riscv.rs"));
-    let (a, r, m) = (
-        arm.file("src/main.rs"),
-        riscv.file("src/main.rs"),
-        both.file("src/main.rs"),
-    );
-    let union: std::collections::BTreeSet<_> = a.keys().chain(r.keys()).collect();
-    assert_eq!(m.keys().collect::<std::collections::BTreeSet<_>>(), union);
-    for (line, &count) in m {
-        let sum = a.get(line).copied().unwrap_or(0) + r.get(line).copied().unwrap_or(0);
-        assert_eq!(
-            count, sum,
-            "main.rs:{line}: counts add up over runs and boards"
-        );
+    // Shared files: the union of the lines, the sum of the counts.
+    for path in ["src/main.rs", "src/sys.rs"] {
+        let (a, r, m) = (arm.file(path), riscv.file(path), both.file(path));
+        let union: std::collections::BTreeSet<_> = a.keys().chain(r.keys()).collect();
+        assert_eq!(m.keys().collect::<std::collections::BTreeSet<_>>(), union);
+        for (line, &count) in m {
+            let sum = a.get(line).copied().unwrap_or(0) + r.get(line).copied().unwrap_or(0);
+            assert_eq!(
+                count, sum,
+                "{path}:{line}: counts add up over runs and boards"
+            );
+        }
     }
     // Three runs in all.
-    assert_markers(m, 3, true, "merged");
+    assert_markers(both.file("src/main.rs"), 3, true, "merged");
 }
 
 #[test]
@@ -426,7 +426,7 @@ fn paths_are_stripped_and_filtered() {
     let filtered = coverage(args, "paths-filtered");
     assert_eq!(
         filtered.0.keys().collect::<Vec<_>>(),
-        ["src/arm.rs", "src/main.rs"]
+        ["src/arm.rs", "src/main.rs", "src/sys.rs"]
     );
     assert_eq!(filtered.file("src/main.rs"), stripped.file("src/main.rs"));
 }
@@ -512,6 +512,22 @@ fn genhtml_accepts_the_lcov_and_the_markdown_table_matches_it() {
     assert!(html.join("index.html").is_file());
 }
 
+/// Runs the CLI on one image and one log, expecting it to fail; returns its
+/// exit status and stderr.
+fn failing(elf: &Path, log: &Path) -> (Option<i32>, String) {
+    let output = cli(&[
+        OsStr::new("--elf"),
+        elf.as_os_str(),
+        OsStr::new("--log"),
+        log.as_os_str(),
+    ]);
+    assert!(output.stdout.is_empty(), "nothing on stdout when failing");
+    (
+        output.status.code(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
 #[test]
 fn a_log_from_another_image_is_an_error() {
     if built().is_none() {
@@ -520,46 +536,28 @@ fn a_log_from_another_image_is_an_error() {
     // The same image with one executed instruction changed.
     let elf_path = elf(&ARM);
     let mut bytes = fs::read(&elf_path).unwrap();
-    let entry = object_entry_offset(&bytes);
+    let entry = entry_offset(&bytes);
     bytes[entry] ^= 0x01;
     let patched = scratch().join("patched-arm.elf");
     fs::write(&patched, &bytes).unwrap();
     let log = trace(&ARM, IN_ASM, "mismatch");
-    let output = cli(&[
-        OsStr::new("--elf"),
-        patched.as_os_str(),
-        OsStr::new("--log"),
-        log.as_os_str(),
-    ]);
-    assert_eq!(output.status.code(), Some(2));
-    let message = String::from_utf8(output.stderr).unwrap();
-    assert!(
-        message.starts_with(&format!(
-            "xtask-coverage: {}: the instruction at 0x",
-            log.display()
-        )),
-        "{message}"
-    );
+    let (code, message) = failing(&patched, &log);
+    assert_eq!(code, Some(2));
+    let prefix = format!("xtask-coverage: {}: the instruction at 0x", log.display());
+    assert!(message.starts_with(&prefix), "{message}");
     assert!(
         message.contains("in the log but") && message.contains("another image"),
         "{message}"
     );
 
     // A RISC-V run paired with the Arm image: no address of it is Arm code.
-    let log = trace(&RISCV, IN_ASM, "mismatch");
-    let output = cli(&[
-        OsStr::new("--elf"),
-        elf_path.as_os_str(),
-        OsStr::new("--log"),
-        log.as_os_str(),
-    ]);
-    assert_eq!(output.status.code(), Some(1));
-    let message = String::from_utf8(output.stderr).unwrap();
+    let (code, message) = failing(&elf_path, &trace(&RISCV, IN_ASM, "mismatch"));
+    assert_eq!(code, Some(1));
     assert!(message.contains("no line ran"), "{message}");
 }
 
 /// File offset of the first instruction of `fixture_main` in `elf`.
-fn object_entry_offset(elf: &[u8]) -> usize {
+fn entry_offset(elf: &[u8]) -> usize {
     use object::{Object, ObjectSection, ObjectSymbol};
     let file = object::File::parse(elf).unwrap();
     let symbol = file
@@ -582,14 +580,8 @@ fn unusable_inputs_exit_2_and_name_the_file() {
     let elf_path = elf(&ARM);
     // Block starts only: no instruction extents.
     let exec_only = trace(&ARM, "exec,nochain", "unusable");
-    let output = cli(&[
-        OsStr::new("--elf"),
-        elf_path.as_os_str(),
-        OsStr::new("--log"),
-        exec_only.as_os_str(),
-    ]);
-    assert_eq!(output.status.code(), Some(2));
-    let message = String::from_utf8(output.stderr).unwrap();
+    let (code, message) = failing(&elf_path, &exec_only);
+    assert_eq!(code, Some(2));
     assert!(message.starts_with(&format!("xtask-coverage: {}: ", exec_only.display())));
     assert!(message.contains("-d in_asm"), "{message}");
 
@@ -600,22 +592,14 @@ fn unusable_inputs_exit_2_and_name_the_file() {
     bytes[at + 1] = b'X';
     let stripped = scratch().join("no-debug-line.elf");
     fs::write(&stripped, &bytes).unwrap();
-    let log = trace(&ARM, IN_ASM, "unusable");
-    let output = cli(&[
-        OsStr::new("--elf"),
-        stripped.as_os_str(),
-        OsStr::new("--log"),
-        log.as_os_str(),
-    ]);
-    assert_eq!(output.status.code(), Some(2));
-    let message = String::from_utf8(output.stderr).unwrap();
-    assert!(
-        message.contains(&format!(
-            "{}: no DWARF line information",
-            stripped.display()
-        )),
-        "{message}"
-    );
+    let (code, message) = failing(&stripped, &trace(&ARM, IN_ASM, "unusable"));
+    assert_eq!(code, Some(2));
+    let expected = format!("{}: no DWARF line information", stripped.display());
+    assert!(message.contains(&expected), "{message}");
+
+    let (code, message) = failing(&elf_path, &scratch().join("missing.log"));
+    assert_eq!(code, Some(2));
+    assert!(message.contains("missing.log: cannot read"), "{message}");
 
     for args in [
         &[][..],
@@ -625,17 +609,10 @@ fn unusable_inputs_exit_2_and_name_the_file() {
     ] {
         let output = cli(args);
         assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let message = String::from_utf8(output.stderr).unwrap();
         assert!(
-            String::from_utf8(output.stderr).unwrap().contains("usage"),
-            "{args:?}"
+            message.starts_with("xtask-coverage: usage: "),
+            "{args:?}: {message}"
         );
     }
-    let missing = scratch().join("missing.log");
-    let output = cli(&[
-        OsStr::new("--elf"),
-        elf_path.as_os_str(),
-        OsStr::new("--log"),
-        missing.as_os_str(),
-    ]);
-    assert_eq!(output.status.code(), Some(2));
 }

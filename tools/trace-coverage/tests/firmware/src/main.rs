@@ -11,6 +11,7 @@ mod arch;
 #[cfg(target_arch = "riscv32")]
 #[path = "riscv.rs"]
 mod arch;
+mod sys;
 
 use core::hint::black_box;
 
@@ -27,14 +28,14 @@ pub extern "C" fn fixture_main() -> ! {
     for i in 0..black_box(LOOPS) {
         acc = acc.wrapping_add(step(i)); // cov:loop
     }
-    let handler = HANDLERS[arch::read_volatile(&SELECT) as usize & 1];
+    let handler = HANDLERS[sys::read_volatile(&SELECT) as usize & 1];
     acc = handler(acc); // cov:hit
     if black_box(acc) == 0xdead_beef {
-        arch::write0(c"coverage fixture: impossible value\n"); // cov:miss
+        sys::write0(c"coverage fixture: impossible value\n"); // cov:miss
         cold_path(acc); // cov:miss
     }
-    arch::write0(c"coverage fixture: done\n"); // cov:hit
-    arch::exit(true)
+    sys::write0(c"coverage fixture: done\n"); // cov:hit
+    sys::exit(true)
 }
 
 #[inline(never)]
@@ -49,17 +50,17 @@ fn called(x: u32) -> u32 {
 
 #[inline(never)]
 fn never_called(x: u32) -> u32 {
-    arch::write0(c"never called\n"); // cov:never
+    sys::write0(c"never called\n"); // cov:never
     x.wrapping_mul(31) ^ 0x55 // cov:never
 }
 
 #[inline(never)]
 fn cold_path(x: u32) {
-    arch::write0(c"cold path\n"); // cov:miss
+    sys::write0(c"cold path\n"); // cov:miss
     black_box(x);
 }
 
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
-    arch::exit(false)
+    sys::exit(false)
 }

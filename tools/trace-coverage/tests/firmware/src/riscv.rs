@@ -2,7 +2,7 @@
 //! ebreak; srai x0, x0, 7`, operation in a0, argument in a1; RISC-V
 //! Semihosting specification v0.2 §2).
 
-use core::{arch::asm, ffi::CStr};
+use core::arch::asm;
 
 core::arch::global_asm!(
     ".section .text.start, \"ax\"",
@@ -12,10 +12,8 @@ core::arch::global_asm!(
     "j fixture_main",
 );
 
-const SYS_WRITE0: usize = 0x04;
-const SYS_EXIT: usize = 0x18;
-
-fn semihosting(op: usize, arg: usize) -> usize {
+/// One semihosting call: operation `op`, parameter `arg`; returns a0.
+pub fn semihosting(op: usize, arg: usize) -> usize {
     let ret;
     // SAFETY: the semihosting trap reads `arg` as the operation defines and
     // touches no other state. The three instructions must be uncompressed
@@ -35,24 +33,4 @@ fn semihosting(op: usize, arg: usize) -> usize {
         )
     };
     ret
-}
-
-// Not inlined, so that each call site keeps a line row of its own.
-#[inline(never)]
-pub fn write0(text: &CStr) {
-    semihosting(SYS_WRITE0, text.as_ptr() as usize);
-}
-
-/// `SYS_EXIT` with `ADP_Stopped_ApplicationExit` (QEMU exits 0) or
-/// `ADP_Stopped_RunTimeErrorUnknown` (QEMU exits 1); on RV32 the reason is
-/// passed directly, as on 32-bit Arm.
-#[inline(never)]
-pub fn exit(ok: bool) -> ! {
-    semihosting(SYS_EXIT, if ok { 0x2_0026 } else { 0x2_0023 });
-    loop {}
-}
-
-pub fn read_volatile(value: &u32) -> u32 {
-    // SAFETY: a reference is valid for reads.
-    unsafe { core::ptr::read_volatile(value) }
 }
