@@ -48,7 +48,7 @@
 //! ```text
 //! xtask-defmt <ELF>            decode the stream on stdin
 //! xtask-defmt --check <ELF>    does <ELF> carry a usable defmt table?
-//! xtask-defmt --help | --version
+//! xtask-defmt --help | --version   (print the usage, or `xtask-defmt <version>`)
 //! ```
 //!
 //! **Decoding** (`xtask-defmt <ELF>`): reads the raw defmt stream from stdin
@@ -64,18 +64,21 @@
 //!   `Display`, and `<next>` either
 //!   `decoding resumes after its 0x00 separator at byte <M>` (rzCOBS) or
 //!   `the raw encoding has no frame boundaries, so nothing after it is decoded`
-//!   (raw). A stream that ends inside a frame gives one such line with the
-//!   problem `the stream ended inside this frame`. A regex for the line:
-//!   `^malformed defmt frame at byte (\d+): (.*)$`. Other stderr lines start
-//!   with `xtask-defmt: `.
+//!   (raw). A stream that ends inside a frame gives one such line, without
+//!   `<next>`, whose problem is `the stream ended inside this frame`. A regex
+//!   for the line: `^malformed defmt frame at byte (\d+): (.*)$`. Any other
+//!   stderr line is an error, `xtask-defmt: <message>`, followed by the usage
+//!   text for a usage error.
 //!
-//! Exit status: **0** at EOF when every frame decoded, **1** when at least
+//! Exit status: **0** at EOF when every frame decoded; **1** when at least
 //! one frame was malformed (all of stdin is still read, so the writer never
-//! blocks), **2** for a usage error, an unreadable ELF, or an ELF whose table
-//! cannot be used: no `.defmt` section (stderr:
-//! `xtask-defmt: <ELF>: no .defmt section; …`), a defmt wire format version
-//! this decoder does not support, a `.defmt` section without a version
-//! symbol. Each such message names the file and the fix, on one line.
+//! blocks on a full pipe); **2**, before stdin is read, for a usage error,
+//! an unreadable ELF, or an ELF whose table cannot be used, with one line
+//! `xtask-defmt: <ELF>: <what>; fix: <what to do>`: no `.defmt` section
+//! (`no .defmt section, so the firmware does not log with defmt`), a defmt
+//! wire format version this decoder does not support (`defmt wire format
+//! version mismatch: …`), a `_defmt_version_` symbol without a `.defmt`
+//! section, not an ELF file.
 //!
 //! **Checking** (`xtask-defmt --check <ELF>`): writes nothing to stdout and
 //! exits **0** when the ELF has a defmt table this tool can decode, **3**

@@ -83,7 +83,9 @@
 //! `coverage: <hit>/<found> lines (<percent> %) in <files> files`, with
 //! `<percent>` to one decimal, and nothing otherwise. stderr gets warnings,
 //! `xtask-coverage: warning: <LOG>: …` (counts that are lower bounds,
-//! executions of untranslated blocks), and one error line:
+//! executions of untranslated blocks, a log cut inside its last line as
+//! when QEMU is killed at a timeout, whose partial line is ignored), and one
+//! error line:
 //! `xtask-coverage: <FILE>: …` for unusable input,
 //! `xtask-coverage: usage: …` (followed by the usage text) for bad
 //! arguments, `xtask-coverage: no instrumented line…` or

@@ -183,6 +183,12 @@ fn warn(log: &Path, executed: &xtask_coverage::Executed) {
              (add `nochain` to -d for exact counts)"
         );
     }
+    if executed.truncated {
+        eprintln!(
+            "xtask-coverage: warning: {log}: the log ends inside a line (QEMU was killed \
+             while writing it); that line is ignored"
+        );
+    }
     if executed.unmatched_executions > 0 {
         eprintln!(
             "xtask-coverage: warning: {log}: {} exec lines name blocks the log never translated \

@@ -53,6 +53,9 @@ pub struct Executed {
     /// The log shows chained blocks (`Linking TBs`): `exec` lines miss the
     /// chained executions, so counts are lower bounds (the set is complete).
     pub chained: bool,
+    /// The log's last line has no newline (QEMU was killed while writing
+    /// it, e.g. at a timeout); it was ignored.
+    pub truncated: bool,
 }
 
 impl Executed {
@@ -94,6 +97,7 @@ struct Parser {
     executions: u64,
     unmatched: u64,
     chained: bool,
+    truncated: bool,
 }
 
 /// Reads a QEMU log written with `-d in_asm` (each block translated counts
@@ -104,15 +108,32 @@ struct Parser {
 /// [`Error::Log`] for a line that starts like a log record but does not
 /// parse, or a log with no `in_asm` block at all; [`Error::Io`] when reading
 /// fails.
+///
+/// A last line without a newline is ignored (see [`Executed::truncated`]).
 pub fn parse_qemu_log(reader: impl BufRead) -> Result<Executed, Error> {
+    let mut reader = reader;
     let mut parser = Parser::default();
     let mut number = 0;
-    for line in reader.split(b'\n') {
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf)? == 0 {
+            break;
+        }
         number += 1;
-        let line = line?;
+        let Some(line) = buf.strip_suffix(b"\n") else {
+            // QEMU was killed while writing its last line (a run that hit
+            // its timeout): that line is dropped, the rest counts.
+            parser.truncated = true;
+            break;
+        };
         // Guest symbol names may be any bytes; the fields parsed are ASCII.
-        let line = String::from_utf8_lossy(&line);
+        let line = String::from_utf8_lossy(line);
         parser.line(line.trim_end_matches('\r'), number)?;
+    }
+    if parser.truncated && parser.listing.as_ref().is_some_and(Vec::is_empty) {
+        // The cut came before the block's first instruction.
+        parser.listing = None;
     }
     parser.end_listing(number)?;
     if parser.translations.is_empty() {
@@ -212,6 +233,7 @@ impl Parser {
             executions: self.executions,
             unmatched_executions: self.unmatched,
             chained: self.chained,
+            truncated: self.truncated,
         }
     }
 }
@@ -265,6 +287,24 @@ mod tests {
         let rvc = parse_insn("0x2001000c:  1141              addi                    sp,sp,-16");
         assert_eq!(rvc, Some((0x2001_000c, vec![0x41, 0x11])));
         assert_eq!(parse_insn("0x00000000:  OBJD-T: 0948"), None);
+    }
+
+    #[test]
+    fn a_log_cut_inside_a_line_keeps_what_came_before() {
+        let log = "----------------\nIN: main\n\
+                   0x00000008:  b580       push     {r7, lr}\n\
+                   0x0000000a:  466f       mov      r7, sp\n\
+                   \n\
+                   Trace 0: 0x7f0000000100 [00800400/0000000000000008/00000110/ff022000] main\n\
+                   ----------------\nIN: main\n0x0000";
+        let executed = parse_qemu_log(log.as_bytes()).unwrap();
+        assert!(executed.truncated);
+        assert_eq!(executed.translations, 1);
+        let addresses: Vec<_> = executed.insns().keys().copied().collect();
+        assert_eq!(addresses, [0x8, 0xa]);
+        assert_eq!(executed.insns()[&0x8].count, 1);
+        assert_eq!(executed.max_count(0x9..0xb), 1);
+        assert_eq!(executed.max_count(0xc..0x10), 0);
     }
 
     #[test]
