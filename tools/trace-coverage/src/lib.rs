@@ -76,7 +76,8 @@
 //!   (a report path prefix, whole components), e.g. `firmware/kernel/src`.
 //! - `--lcov <FILE>`, `--markdown <FILE>`: write the lcov tracefile
 //!   ([`Coverage::to_lcov`]) and the per-file table
-//!   ([`Coverage::to_markdown`]), each atomically (temporary file, rename).
+//!   ([`Coverage::to_markdown`]), each atomically (temporary file, rename),
+//!   creating missing directories.
 //! - `--test-name <NAME>`: the lcov `TN:` value (default: empty).
 //!
 //! stdout gets exactly one line on success,

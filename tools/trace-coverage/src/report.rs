@@ -131,17 +131,19 @@ impl Coverage {
 }
 
 /// Writes `contents` to `path` atomically: a unique temporary file in the
-/// same directory, then a rename over `path`, so a reader sees the old file
-/// or the new one, never part of one.
+/// same directory (created if missing), then a rename over `path`, so a
+/// reader sees the old file or the new one, never part of one.
 ///
 /// # Errors
 ///
-/// The I/O error of creating, writing or renaming the temporary file.
+/// The I/O error of creating the directory, or of creating, writing or
+/// renaming the temporary file.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
+    std::fs::create_dir_all(dir)?;
     let mut builder = tempfile::Builder::new();
     // A report is for everyone to read, not private like a temporary file.
     #[cfg(unix)]
