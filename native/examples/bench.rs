@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use native::{Backend, Context, Probe};
+use native::{BackendKind, Context, Probe};
 
 /// Frame length of every batch, in samples.
 const FRAME_LEN: usize = 4096;
@@ -23,7 +23,7 @@ const BYTES_PER_SAMPLE: f64 = 4.0;
 struct Options {
     runs: usize,
     taps: usize,
-    backends: Vec<Backend>,
+    backends: Vec<BackendKind>,
 }
 
 fn parse() -> Result<Options, String> {
@@ -44,14 +44,14 @@ fn parse() -> Result<Options, String> {
             "--runs" => o.runs = number("--runs")?,
             "--taps" => o.taps = number("--taps")?.min(native::MAX_TAPS),
             name => {
-                o.backends.push(Backend::from_name(name).ok_or_else(|| {
+                o.backends.push(BackendKind::from_name(name).ok_or_else(|| {
                     format!("unknown backend `{name}`; expected cpu, cuda or metal")
                 })?)
             }
         }
     }
     if o.backends.is_empty() {
-        o.backends = Backend::ALL.to_vec();
+        o.backends = BackendKind::ALL.to_vec();
     }
     Ok(o)
 }
@@ -129,7 +129,7 @@ fn main() -> std::process::ExitCode {
             }
         };
         let peak = ctx.peak_bandwidth();
-        let frames: &[usize] = if *backend == Backend::Cpu {
+        let frames: &[usize] = if *backend == BackendKind::Cpu {
             &CPU_FRAMES
         } else {
             &GPU_FRAMES
@@ -153,7 +153,7 @@ fn main() -> std::process::ExitCode {
             }
         }
     }
-    if o.backends.contains(&Backend::Cpu) {
+    if o.backends.contains(&BackendKind::Cpu) {
         println!("# scalar: the plain one-thread loop, for comparison with cpu");
         for &f in &CPU_FRAMES[..3] {
             let (taps, input) = signal(o.taps, f * FRAME_LEN);

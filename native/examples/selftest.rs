@@ -8,12 +8,12 @@
 //!
 //! Exits 1 when a backend that ran did not match, 2 on bad arguments.
 
-use native::{Backend, Context, Probe, conformance};
+use native::{BackendKind, Context, Probe, conformance};
 
 fn main() -> std::process::ExitCode {
     let mut backends = Vec::new();
     for arg in std::env::args().skip(1) {
-        match Backend::from_name(&arg) {
+        match BackendKind::from_name(&arg) {
             Some(b) => backends.push(b),
             None => {
                 eprintln!("selftest: unknown backend `{arg}`; expected cpu, cuda or metal");
@@ -22,7 +22,7 @@ fn main() -> std::process::ExitCode {
         }
     }
     if backends.is_empty() {
-        backends = Backend::ALL.to_vec();
+        backends = BackendKind::ALL.to_vec();
     }
     let mut failed = false;
     for backend in backends {

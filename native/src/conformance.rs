@@ -40,9 +40,23 @@ pub fn reference(spec: &Spec) -> (Vec<i16>, Vec<i16>, Vec<i16>) {
     (taps, input, out)
 }
 
-/// Filters the firmware vector and every shape in [`SHAPES`] (full-scale
-/// noise, so the clamp is hit) on `ctx` and compares each output sample with
-/// the reference.
+/// The conformance vectors: the firmware's, then one per shape in
+/// `SHAPES` (full-scale noise, so the clamp is hit).
+pub fn specs() -> Vec<Spec> {
+    let shapes = SHAPES
+        .iter()
+        .enumerate()
+        .map(|(i, &(taps, frame_len, frames))| Spec {
+            seed: 0x9E37_79B9 ^ i as u32,
+            frames,
+            frame_len,
+            taps,
+        });
+    std::iter::once(FIRMWARE).chain(shapes).collect()
+}
+
+/// Filters every vector of [`specs`] on `ctx` and compares each output
+/// sample with the reference.
 ///
 /// Errors: the first mismatch (batch, index, values) or a device error.
 pub fn check(ctx: &mut Context) -> Result<Summary, String> {
@@ -51,19 +65,7 @@ pub fn check(ctx: &mut Context) -> Result<Summary, String> {
         samples: 0,
         firmware_digest: 0,
     };
-    let mut specs = vec![FIRMWARE];
-    specs.extend(
-        SHAPES
-            .iter()
-            .enumerate()
-            .map(|(i, &(taps, frame_len, frames))| Spec {
-                seed: 0x9E37_79B9 ^ i as u32,
-                frames,
-                frame_len,
-                taps,
-            }),
-    );
-    for (i, spec) in specs.iter().enumerate() {
+    for (i, spec) in specs().iter().enumerate() {
         let (taps, input, expected) = reference(spec);
         let mut got = vec![0x5555; input.len()];
         ctx.filter(&taps, spec.frame_len, &input, &mut got)

@@ -1,27 +1,21 @@
-//! The CPU backend: the arithmetic of `dsp` reorganised for SIMD, with the
-//! frames of a batch spread over the available hardware threads. Its output
-//! is checked against `dsp::fir_q15`, the reference, in `conformance`.
+//! The CPU backend: the arithmetic of `dsp` reorganised for SIMD (see
+//! `simd`), with the frames of a batch spread over the available hardware
+//! threads. Its output is checked against `dsp::fir_q15`, the reference, in
+//! `conformance`.
+
+mod simd;
 
 use std::time::{Duration, Instant};
 
-use crate::Error;
+use crate::backend::{Backend, Batch};
+use crate::{BackendKind, Error};
 
 /// Below this many samples a batch is filtered on the calling thread: thread
 /// start-up (tens of microseconds) would cost more than it saves.
 const PARALLEL_MIN_SAMPLES: usize = 1 << 16;
 
-/// Outputs computed together: their accumulators stay in registers or L1.
-const BLOCK: usize = 256;
-
 pub struct Cpu {
     threads: usize,
-}
-
-pub fn describe() -> String {
-    format!(
-        "{} hardware threads",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    )
 }
 
 impl Cpu {
@@ -30,93 +24,42 @@ impl Cpu {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
+}
 
-    /// The shape was checked by the caller.
-    pub fn filter(
-        &mut self,
-        taps: &[i16],
-        frame_len: usize,
-        input: &[i16],
-        output: &mut [i16],
-    ) -> Result<(), Error> {
+impl Backend for Cpu {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Cpu
+    }
+
+    fn device_name(&self) -> String {
+        format!("{} hardware threads", self.threads)
+    }
+
+    fn filter(&mut self, batch: Batch<'_>, output: &mut [i16]) -> Result<(), Error> {
+        let (taps, frame_len, input) = (batch.taps(), batch.frame_len(), batch.input());
         let frames = input.len() / frame_len;
         if self.threads == 1 || input.len() < PARALLEL_MIN_SAMPLES || frames < 2 {
-            filter_frames(taps, frame_len, input, output);
+            simd::filter_frames(taps, frame_len, input, output);
             return Ok(());
         }
         let per_thread = frames.div_ceil(self.threads) * frame_len;
         std::thread::scope(|s| {
             for (x, y) in input.chunks(per_thread).zip(output.chunks_mut(per_thread)) {
-                s.spawn(move || filter_frames(taps, frame_len, x, y));
+                s.spawn(move || simd::filter_frames(taps, frame_len, x, y));
             }
         });
         Ok(())
     }
 
-    pub fn time_filter(
-        &mut self,
-        taps: &[i16],
-        frame_len: usize,
-        input: &[i16],
-        runs: usize,
-    ) -> Result<Vec<Duration>, Error> {
-        let mut output = vec![0; input.len()];
+    /// Wall time of [`Self::filter`]; the data is in host memory already.
+    fn time_filter(&mut self, batch: Batch<'_>, runs: usize) -> Result<Vec<Duration>, Error> {
+        let mut output = vec![0; batch.input().len()];
         (0..runs)
             .map(|_| {
                 let start = Instant::now();
-                self.filter(taps, frame_len, input, &mut output)?;
+                self.filter(batch, &mut output)?;
                 Ok(start.elapsed())
             })
             .collect()
-    }
-}
-
-/// Filters whole frames with the widest SIMD this CPU has: AVX2 (4 × i64
-/// lanes) where detected at run time, else the target's baseline (SSE2).
-fn filter_frames(taps: &[i16], frame_len: usize, input: &[i16], output: &mut [i16]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, checked just above.
-        return unsafe { filter_frames_avx2(taps, frame_len, input, output) };
-    }
-    filter_frames_portable(taps, frame_len, input, output)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn filter_frames_avx2(taps: &[i16], frame_len: usize, input: &[i16], output: &mut [i16]) {
-    filter_frames_portable(taps, frame_len, input, output)
-}
-
-/// Instead of one dot product per output (as `dsp::fir_sample`), each tap is
-/// applied to a block of outputs at once, an inner loop over contiguous
-/// samples that the compiler vectorises. The sum is exact either way (see
-/// `dsp`), so the order does not change the result.
-#[inline(always)]
-fn filter_frames_portable(taps: &[i16], frame_len: usize, input: &[i16], output: &mut [i16]) {
-    let history = taps.len() - 1;
-    // The frame behind `history` zeros, so that x[n - k] needs no bounds test.
-    let mut padded = vec![0i16; history + frame_len];
-    for (x, y) in input
-        .chunks_exact(frame_len)
-        .zip(output.chunks_exact_mut(frame_len))
-    {
-        padded[history..].copy_from_slice(x);
-        for (b, y) in y.chunks_mut(BLOCK).enumerate() {
-            let mut acc = [0i64; BLOCK];
-            let acc = &mut acc[..y.len()];
-            for (k, &h) in taps.iter().enumerate() {
-                let h = i32::from(h);
-                // padded[base + j + history - k] = x[base + j - k].
-                let xs = &padded[b * BLOCK + history - k..][..y.len()];
-                for (a, &x) in acc.iter_mut().zip(xs) {
-                    // |h·x| ≤ 2^30 fits i32; only the sum needs i64.
-                    *a += i64::from(h * i32::from(x));
-                }
-            }
-            for (y, &a) in y.iter_mut().zip(acc.iter()) {
-                *y = dsp::round_saturate(a);
-            }
-        }
     }
 }

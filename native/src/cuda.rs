@@ -5,6 +5,7 @@
 //! driver version ≥ 13.0 (the toolkit the fatbin is built with) → a device →
 //! context → `cuModuleLoadData`. Return codes from the CUDA driver API
 //! reference, "Data types used by CUDA driver" (`CUresult`).
+#![allow(unsafe_code)] // Driver API calls and kernel launches through cudarc's unsafe FFI.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +16,9 @@ use cudarc::driver::{
 };
 use cudarc::nvrtc::Ptx;
 
-use crate::{Error, Probe, ProbeReport};
+use crate::backend::{Backend, Batch};
+use crate::kernels::KERNEL;
+use crate::{BackendKind, Error, Probe, ProbeReport};
 
 #[cfg(native_cuda_fatbin)]
 pub const FATBIN: Option<&[u8]> = Some(include_bytes!(concat!(env!("OUT_DIR"), "/fir.fatbin")));
@@ -27,7 +30,6 @@ pub const FATBIN: Option<&[u8]> = None;
 /// cubins or JIT its PTX.
 const MIN_DRIVER_VERSION: i32 = 13_000;
 
-const KERNEL: &str = "fir_q15";
 const BLOCK_THREADS: u32 = 256;
 
 #[cfg(windows)]
@@ -58,16 +60,6 @@ fn report(stage: &str, err: DriverError) -> ProbeReport {
         status_for_code(code),
         format!("{stage} returned {code} ({:?})", err.0),
     )
-}
-
-pub fn probe() -> ProbeReport {
-    match Cuda::open() {
-        Ok(c) => ProbeReport::new(
-            Probe::Ready,
-            format!("{}, driver API {}", c.name, version_text(c.driver_version)),
-        ),
-        Err(r) => r,
-    }
 }
 
 fn version_text(v: i32) -> String {
@@ -156,24 +148,6 @@ impl Cuda {
         })
     }
 
-    pub fn device_name(&self) -> String {
-        self.name.clone()
-    }
-
-    /// 2 (double data rate) × memory clock (kHz) × bus width (bits) / 8.
-    pub fn peak_bandwidth(&self) -> Option<f64> {
-        let clock_khz = self
-            .ctx
-            .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE)
-            .ok()?;
-        let bus_bits = self
-            .ctx
-            .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH)
-            .ok()?;
-        (clock_khz > 0 && bus_bits > 0)
-            .then(|| 2.0 * f64::from(clock_khz) * 1e3 * f64::from(bus_bits) / 8.0)
-    }
-
     fn launch_config(&self, total: u64) -> LaunchConfig {
         // Enough resident blocks to fill every SM several times; the kernel's
         // grid-stride loop covers the rest.
@@ -198,62 +172,80 @@ impl Cuda {
             .arg(&b.frame_len)
             .arg(&total);
         // SAFETY: the argument list matches `fir_q15` in cuda/fir.cu; `taps`
-        // holds `ntaps` ≤ FIR_MAX_TAPS samples and `input`/`output` hold
+        // holds `ntaps` ≤ FIR_Q15_MAX_TAPS samples and `input`/`output` hold
         // `total` samples each.
         unsafe { args.launch(self.launch_config(total)) }.map(drop)
     }
 
-    fn upload(&self, taps: &[i16], frame_len: usize, input: &[i16]) -> Result<Resident, Error> {
+    fn upload(&self, batch: Batch<'_>) -> Result<Resident, Error> {
         Ok(Resident {
-            frame_len: u32::try_from(frame_len)
-                .map_err(|_| Error::Device(format!("frame length {frame_len} exceeds 2^32 - 1")))?,
-            // The caller checked 1 ≤ taps.len() ≤ MAX_TAPS.
-            ntaps: taps.len() as u32,
-            taps: self.stream.clone_htod(taps).map_err(device)?,
-            input: self.stream.clone_htod(input).map_err(device)?,
+            frame_len: batch.frame_len_u32()?,
+            ntaps: batch.ntaps(),
+            taps: self.stream.clone_htod(batch.taps()).map_err(device)?,
+            input: self.stream.clone_htod(batch.input()).map_err(device)?,
             output: self
                 .stream
-                .alloc_zeros::<i16>(input.len())
+                .alloc_zeros::<i16>(batch.input().len())
                 .map_err(device)?,
         })
     }
+}
 
-    pub fn filter(
-        &mut self,
-        taps: &[i16],
-        frame_len: usize,
-        input: &[i16],
-        output: &mut [i16],
-    ) -> Result<(), Error> {
-        let mut batch = self.upload(taps, frame_len, input)?;
-        self.launch(&mut batch).map_err(device)?;
+impl Backend for Cuda {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Cuda
+    }
+
+    fn device_name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn probe_detail(&self) -> String {
+        format!(
+            "{}, driver API {}",
+            self.name,
+            version_text(self.driver_version)
+        )
+    }
+
+    fn filter(&mut self, batch: Batch<'_>, output: &mut [i16]) -> Result<(), Error> {
+        let mut resident = self.upload(batch)?;
+        self.launch(&mut resident).map_err(device)?;
         self.stream
-            .memcpy_dtoh(&batch.output, output)
+            .memcpy_dtoh(&resident.output, output)
             .map_err(device)?;
         self.stream.synchronize().map_err(device)
     }
 
     /// Kernel time only, measured with CUDA events around each launch.
-    pub fn time_filter(
-        &mut self,
-        taps: &[i16],
-        frame_len: usize,
-        input: &[i16],
-        runs: usize,
-    ) -> Result<Vec<Duration>, Error> {
-        let mut batch = self.upload(taps, frame_len, input)?;
+    fn time_filter(&mut self, batch: Batch<'_>, runs: usize) -> Result<Vec<Duration>, Error> {
+        let mut resident = self.upload(batch)?;
         let timing = Some(sys::CUevent_flags::CU_EVENT_DEFAULT);
         // One untimed launch loads the module's code onto the device.
-        self.launch(&mut batch).map_err(device)?;
+        self.launch(&mut resident).map_err(device)?;
         (0..runs)
             .map(|_| {
                 let start = self.stream.record_event(timing).map_err(device)?;
-                self.launch(&mut batch).map_err(device)?;
+                self.launch(&mut resident).map_err(device)?;
                 let end = self.stream.record_event(timing).map_err(device)?;
                 let ms = start.elapsed_ms(&end).map_err(device)?;
                 Ok(Duration::from_secs_f64(f64::from(ms) / 1e3))
             })
             .collect()
+    }
+
+    /// 2 (double data rate) × memory clock (kHz) × bus width (bits) / 8.
+    fn peak_bandwidth(&self) -> Option<f64> {
+        let clock_khz = self
+            .ctx
+            .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE)
+            .ok()?;
+        let bus_bits = self
+            .ctx
+            .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH)
+            .ok()?;
+        (clock_khz > 0 && bus_bits > 0)
+            .then(|| 2.0 * f64::from(clock_khz) * 1e3 * f64::from(bus_bits) / 8.0)
     }
 }
 
@@ -269,3 +261,6 @@ struct Resident {
 fn device(e: DriverError) -> Error {
     Error::Device(format!("CUDA {} ({:?})", e.0 as u32, e.0))
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,15 +2,15 @@
 //! the CPU, a CUDA GPU or a Metal GPU, bit-exact with the firmware.
 //!
 //! ```no_run
-//! use native::{Backend, Context, Probe};
+//! use native::{BackendKind, Context, Probe};
 //!
 //! let taps = [0x4000i16, 0x2000];
 //! let input = vec![1000i16; 4 * 256]; // 4 frames of 256 samples
 //! let mut output = vec![0i16; input.len()];
-//! let backend = if native::probe(Backend::Cuda).status == Probe::Ready {
-//!     Backend::Cuda
+//! let backend = if native::probe(BackendKind::Cuda).status == Probe::Ready {
+//!     BackendKind::Cuda
 //! } else {
-//!     Backend::Cpu
+//!     BackendKind::Cpu
 //! };
 //! let mut ctx = Context::new(backend)?;
 //! ctx.filter(&taps, 256, &input, &mut output)?;
@@ -22,37 +22,47 @@
 //! [`dsp`], on every backend; the CPU backend is the reference the others are
 //! tested against.
 //!
-//! Backends:
-//! - [`Backend::Cpu`]: always built; the `dsp` code, frames spread over threads.
-//! - [`Backend::Cuda`] (not on macOS): a fatbin (SASS for sm_75, 80, 86, 89,
-//!   90 and PTX for compute_75) built by `cargo xtask native` and embedded at
-//!   build time; the CUDA driver (`libcuda.so.1`, `nvcuda.dll`) is opened
-//!   with dlopen at run time, so nothing links against CUDA.
-//! - [`Backend::Metal`] (macOS only): MSL source embedded and compiled at run
-//!   time with `newLibraryWithSource`.
+//! Backends, each an implementation of one internal `Backend` trait that
+//! [`Context`] holds:
+//! - [`BackendKind::Cpu`]: always built; the `dsp` code blocked for SIMD,
+//!   frames spread over threads.
+//! - [`BackendKind::Cuda`] (not on macOS): a fatbin (SASS for sm_75, 80, 86,
+//!   89, 90 and PTX for compute_75) built by `cargo xtask native` and
+//!   embedded at build time; the CUDA driver (`libcuda.so.1`, `nvcuda.dll`)
+//!   is opened with dlopen at run time, so nothing links against CUDA.
+//! - [`BackendKind::Metal`] (macOS only): MSL source embedded and compiled at
+//!   run time with `newLibraryWithSource`.
+//!
+//! Both GPU kernels take their per-sample arithmetic from one C header,
+//! `kernels/fir_q15.h`, which the tests also compile for the host and
+//! compare bit for bit with `dsp::fir_q15`: the evidence for the GPU
+//! arithmetic on machines without a GPU.
 
 use std::fmt;
 use std::time::Duration;
 
+mod backend;
 pub mod conformance;
 mod cpu;
 #[cfg(not(target_os = "macos"))]
 mod cuda;
+mod kernels;
 #[cfg(target_os = "macos")]
 mod metal;
 
+use backend::{Backend, Batch};
 pub use dsp::{FirError, MAX_TAPS};
 
-/// An execution backend.
+/// Which execution backend: what [`probe`] and [`Context::new`] take.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Backend {
+pub enum BackendKind {
     Cpu,
     Cuda,
     Metal,
 }
 
-impl Backend {
-    pub const ALL: [Backend; 3] = [Backend::Cpu, Backend::Cuda, Backend::Metal];
+impl BackendKind {
+    pub const ALL: [BackendKind; 3] = [BackendKind::Cpu, BackendKind::Cuda, BackendKind::Metal];
 
     /// `cpu`, `cuda` or `metal`.
     pub fn name(self) -> &'static str {
@@ -69,7 +79,7 @@ impl Backend {
     }
 }
 
-impl fmt::Display for Backend {
+impl fmt::Display for BackendKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
@@ -137,17 +147,31 @@ impl fmt::Display for ProbeReport {
 
 /// Finds out whether `backend` can run here. Opens the driver and a device
 /// context for GPU backends (tens of milliseconds); never panics.
-pub fn probe(backend: Backend) -> ProbeReport {
-    match backend {
-        Backend::Cpu => ProbeReport::new(Probe::Ready, cpu::describe()),
+pub fn probe(backend: BackendKind) -> ProbeReport {
+    match open(backend) {
+        Ok(b) => ProbeReport::new(Probe::Ready, b.probe_detail()),
+        Err(report) => report,
+    }
+}
+
+/// The one place that knows which backends this target builds.
+fn open(kind: BackendKind) -> Result<Box<dyn Backend>, ProbeReport> {
+    match kind {
+        BackendKind::Cpu => Ok(Box::new(cpu::Cpu::new())),
         #[cfg(not(target_os = "macos"))]
-        Backend::Cuda => cuda::probe(),
+        BackendKind::Cuda => Ok(Box::new(cuda::Cuda::open()?)),
         #[cfg(target_os = "macos")]
-        Backend::Cuda => ProbeReport::new(Probe::NotBuilt, "CUDA is not built on macOS"),
+        BackendKind::Cuda => Err(ProbeReport::new(
+            Probe::NotBuilt,
+            "CUDA is not built on macOS",
+        )),
         #[cfg(target_os = "macos")]
-        Backend::Metal => metal::probe(),
+        BackendKind::Metal => Ok(Box::new(metal::Metal::open()?)),
         #[cfg(not(target_os = "macos"))]
-        Backend::Metal => ProbeReport::new(Probe::NotBuilt, "Metal is only built on macOS"),
+        BackendKind::Metal => Err(ProbeReport::new(
+            Probe::NotBuilt,
+            "Metal is only built on macOS",
+        )),
     }
 }
 
@@ -189,18 +213,10 @@ impl From<FirError> for Error {
     }
 }
 
-enum Inner {
-    Cpu(cpu::Cpu),
-    #[cfg(not(target_os = "macos"))]
-    Cuda(cuda::Cuda),
-    #[cfg(target_os = "macos")]
-    Metal(metal::Metal),
-}
-
 /// An open backend: a device context with its kernel loaded, reusable for
 /// many batches.
 pub struct Context {
-    inner: Inner,
+    backend: Box<dyn Backend>,
 }
 
 impl Context {
@@ -208,38 +224,19 @@ impl Context {
     ///
     /// Errors: [`Error::Unavailable`] with the probe report when the backend
     /// is not [`Probe::Ready`].
-    pub fn new(backend: Backend) -> Result<Self, Error> {
-        let inner = match backend {
-            Backend::Cpu => Inner::Cpu(cpu::Cpu::new()),
-            #[cfg(not(target_os = "macos"))]
-            Backend::Cuda => Inner::Cuda(cuda::Cuda::open().map_err(Error::Unavailable)?),
-            #[cfg(target_os = "macos")]
-            Backend::Metal => Inner::Metal(metal::Metal::open().map_err(Error::Unavailable)?),
-            #[allow(unreachable_patterns)]
-            other => return Err(Error::Unavailable(probe(other))),
-        };
-        Ok(Self { inner })
+    pub fn new(backend: BackendKind) -> Result<Self, Error> {
+        Ok(Self {
+            backend: open(backend).map_err(Error::Unavailable)?,
+        })
     }
 
-    pub fn backend(&self) -> Backend {
-        match &self.inner {
-            Inner::Cpu(_) => Backend::Cpu,
-            #[cfg(not(target_os = "macos"))]
-            Inner::Cuda(_) => Backend::Cuda,
-            #[cfg(target_os = "macos")]
-            Inner::Metal(_) => Backend::Metal,
-        }
+    pub fn backend(&self) -> BackendKind {
+        self.backend.kind()
     }
 
     /// The device: CPU model and thread count, or GPU name.
     pub fn device_name(&self) -> String {
-        match &self.inner {
-            Inner::Cpu(_) => cpu::describe(),
-            #[cfg(not(target_os = "macos"))]
-            Inner::Cuda(c) => c.device_name(),
-            #[cfg(target_os = "macos")]
-            Inner::Metal(m) => m.device_name(),
-        }
+        self.backend.device_name()
     }
 
     /// Filters `input` (`input.len() / frame_len` frames) with `taps` into
@@ -255,14 +252,8 @@ impl Context {
         input: &[i16],
         output: &mut [i16],
     ) -> Result<(), Error> {
-        dsp::check_batch(taps.len(), frame_len, input.len(), output.len())?;
-        match &mut self.inner {
-            Inner::Cpu(c) => c.filter(taps, frame_len, input, output),
-            #[cfg(not(target_os = "macos"))]
-            Inner::Cuda(c) => c.filter(taps, frame_len, input, output),
-            #[cfg(target_os = "macos")]
-            Inner::Metal(m) => m.filter(taps, frame_len, input, output),
-        }
+        let batch = Batch::new(taps, frame_len, input, output.len())?;
+        self.backend.filter(batch, output)
     }
 
     /// Times `runs` executions of the filter alone on data already resident
@@ -277,26 +268,14 @@ impl Context {
         input: &[i16],
         runs: usize,
     ) -> Result<Vec<Duration>, Error> {
-        dsp::check_batch(taps.len(), frame_len, input.len(), input.len())?;
-        match &mut self.inner {
-            Inner::Cpu(c) => c.time_filter(taps, frame_len, input, runs),
-            #[cfg(not(target_os = "macos"))]
-            Inner::Cuda(c) => c.time_filter(taps, frame_len, input, runs),
-            #[cfg(target_os = "macos")]
-            Inner::Metal(m) => m.time_filter(taps, frame_len, input, runs),
-        }
+        let batch = Batch::new(taps, frame_len, input, input.len())?;
+        self.backend.time_filter(batch, runs)
     }
 
     /// The device's peak memory bandwidth in bytes per second, where the
     /// driver reports it (CUDA: 2 × memory clock × bus width).
     pub fn peak_bandwidth(&self) -> Option<f64> {
-        match &self.inner {
-            Inner::Cpu(_) => None,
-            #[cfg(not(target_os = "macos"))]
-            Inner::Cuda(c) => c.peak_bandwidth(),
-            #[cfg(target_os = "macos")]
-            Inner::Metal(_) => None,
-        }
+        self.backend.peak_bandwidth()
     }
 }
 

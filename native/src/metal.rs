@@ -1,6 +1,8 @@
-//! The Metal backend: `metal/fir.metal`, embedded as source and compiled at
-//! run time with `newLibraryWithSource:options:error:` on the system default
-//! device. Buffers use shared storage (unified memory on Apple silicon).
+//! The Metal backend: `metal/fir.metal` with `kernels/fir_q15.h` inlined
+//! (see `kernels`), embedded as source and compiled at run time with
+//! `newLibraryWithSource:options:error:` on the system default device.
+//! Buffers use shared storage (unified memory on Apple silicon).
+#![allow(unsafe_code)] // Metal calls through objc2-metal's unsafe bindings, shared-buffer reads.
 
 use std::ffi::c_void;
 use std::ptr::NonNull;
@@ -15,10 +17,9 @@ use objc2_metal::{
     MTLLibrary, MTLResourceOptions, MTLSize,
 };
 
-use crate::{Error, Probe, ProbeReport};
-
-const SOURCE: &str = include_str!("../metal/fir.metal");
-const KERNEL: &str = "fir_q15";
+use crate::backend::{Backend, Batch};
+use crate::kernels::{KERNEL, MSL};
+use crate::{BackendKind, Error, Probe, ProbeReport};
 
 /// The kernel's `Params` (MSL `uint, uint, ulong`: 16 bytes).
 #[repr(C)]
@@ -37,19 +38,12 @@ pub struct Metal {
     pipeline: Retained<ProtocolObject<dyn MTLComputePipelineState>>,
 }
 
-pub fn probe() -> ProbeReport {
-    match Metal::open() {
-        Ok(m) => ProbeReport::new(Probe::Ready, m.device_name()),
-        Err(r) => r,
-    }
-}
-
 impl Metal {
     pub fn open() -> Result<Self, ProbeReport> {
         let device = MTLCreateSystemDefaultDevice()
             .ok_or_else(|| ProbeReport::new(Probe::NoDevice, "no default Metal device"))?;
         let library = device
-            .newLibraryWithSource_options_error(&NSString::from_str(SOURCE), None)
+            .newLibraryWithSource_options_error(&NSString::from_str(MSL), None)
             .map_err(|e| {
                 ProbeReport::new(
                     Probe::NoKernelImage,
@@ -82,10 +76,6 @@ impl Metal {
         })
     }
 
-    pub fn device_name(&self) -> String {
-        self.device.name().to_string()
-    }
-
     fn buffer_with(&self, data: &[i16]) -> Result<Retained<Buffer>, Error> {
         let bytes = std::mem::size_of_val(data).max(2);
         let ptr = NonNull::new(data.as_ptr().cast_mut().cast::<c_void>())
@@ -104,19 +94,11 @@ impl Metal {
 
     /// Encodes and runs one dispatch; returns the GPU time of the command
     /// buffer.
-    fn run(
-        &self,
-        taps: &Buffer,
-        ntaps: usize,
-        input: &Buffer,
-        output: &Buffer,
-        frame_len: usize,
-        total: usize,
-    ) -> Result<Duration, Error> {
+    fn run(&self, batch: Batch<'_>, buffers: &Buffers) -> Result<Duration, Error> {
+        let total = batch.input().len();
         let params = Params {
-            ntaps: ntaps as u32,
-            frame_len: u32::try_from(frame_len)
-                .map_err(|_| Error::Device(format!("frame length {frame_len} exceeds 2^32 - 1")))?,
+            ntaps: batch.ntaps(),
+            frame_len: batch.frame_len_u32()?,
             total: total as u64,
         };
         let cmd = self
@@ -131,9 +113,9 @@ impl Metal {
         // metal/fir.metal; every buffer outlives the command buffer, which is
         // waited for below.
         unsafe {
-            enc.setBuffer_offset_atIndex(Some(taps), 0, 0);
-            enc.setBuffer_offset_atIndex(Some(input), 0, 1);
-            enc.setBuffer_offset_atIndex(Some(output), 0, 2);
+            enc.setBuffer_offset_atIndex(Some(&buffers.taps), 0, 0);
+            enc.setBuffer_offset_atIndex(Some(&buffers.input), 0, 1);
+            enc.setBuffer_offset_atIndex(Some(&buffers.output), 0, 2);
             enc.setBytes_length_atIndex(
                 NonNull::from(&params).cast::<c_void>(),
                 std::mem::size_of::<Params>(),
@@ -169,39 +151,51 @@ impl Metal {
         Ok(Duration::from_secs_f64(seconds.max(0.0)))
     }
 
-    pub fn filter(
-        &mut self,
-        taps: &[i16],
-        frame_len: usize,
-        input: &[i16],
-        output: &mut [i16],
-    ) -> Result<(), Error> {
-        let h = self.buffer_with(taps)?;
-        let x = self.buffer_with(input)?;
-        let y = self.buffer_with(output)?;
-        self.run(&h, taps.len(), &x, &y, frame_len, input.len())?;
+    /// The batch's taps and input, and an output buffer, in shared storage.
+    fn upload(&self, batch: Batch<'_>) -> Result<Buffers, Error> {
+        Ok(Buffers {
+            taps: self.buffer_with(batch.taps())?,
+            input: self.buffer_with(batch.input())?,
+            output: self.buffer_with(batch.input())?,
+        })
+    }
+}
+
+/// A batch's buffers: `fir_q15`'s buffer(0) to buffer(2).
+struct Buffers {
+    taps: Retained<Buffer>,
+    input: Retained<Buffer>,
+    output: Retained<Buffer>,
+}
+
+impl Backend for Metal {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Metal
+    }
+
+    fn device_name(&self) -> String {
+        self.device.name().to_string()
+    }
+
+    fn filter(&mut self, batch: Batch<'_>, output: &mut [i16]) -> Result<(), Error> {
+        let buffers = self.upload(batch)?;
+        self.run(batch, &buffers)?;
         // SAFETY: the shared buffer holds `output.len()` samples and the GPU
         // has finished writing it.
         let result = unsafe {
-            std::slice::from_raw_parts(y.contents().as_ptr().cast::<i16>(), output.len())
+            std::slice::from_raw_parts(
+                buffers.output.contents().as_ptr().cast::<i16>(),
+                output.len(),
+            )
         };
         output.copy_from_slice(result);
         Ok(())
     }
 
-    pub fn time_filter(
-        &mut self,
-        taps: &[i16],
-        frame_len: usize,
-        input: &[i16],
-        runs: usize,
-    ) -> Result<Vec<Duration>, Error> {
-        let h = self.buffer_with(taps)?;
-        let x = self.buffer_with(input)?;
-        let y = self.buffer_with(input)?;
-        self.run(&h, taps.len(), &x, &y, frame_len, input.len())?;
-        (0..runs)
-            .map(|_| self.run(&h, taps.len(), &x, &y, frame_len, input.len()))
-            .collect()
+    /// GPU time of each command buffer, after one untimed run.
+    fn time_filter(&mut self, batch: Batch<'_>, runs: usize) -> Result<Vec<Duration>, Error> {
+        let buffers = self.upload(batch)?;
+        self.run(batch, &buffers)?;
+        (0..runs).map(|_| self.run(batch, &buffers)).collect()
     }
 }

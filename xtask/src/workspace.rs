@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use cargo_metadata::{Metadata, MetadataCommand, Package};
+use cargo_metadata::{DependencyKind, Metadata, MetadataCommand, Package};
 
 pub struct Workspace {
     pub root: PathBuf,
@@ -70,6 +70,26 @@ impl Workspace {
             .workspace_packages()
             .into_iter()
             .filter(|p| p.manifest_path.as_std_path().starts_with(&firmware))
+            .collect()
+    }
+
+    /// Firmware packages that are built for the boards: all but host crates
+    /// that other packages use only as a build-dependency (such as
+    /// `board-map`, which board build scripts run on the host); those are
+    /// default members, built and checked with the host crates.
+    pub fn firmware_cross_packages(&self) -> Vec<&Package> {
+        let packages = self.metadata.workspace_packages();
+        let build_only = |name: &str| {
+            let mut uses = packages
+                .iter()
+                .flat_map(|p| &p.dependencies)
+                .filter(|d| d.name == name)
+                .peekable();
+            uses.peek().is_some() && uses.all(|d| d.kind == DependencyKind::Build)
+        };
+        self.firmware_packages()
+            .into_iter()
+            .filter(|p| !build_only(&p.name))
             .collect()
     }
 

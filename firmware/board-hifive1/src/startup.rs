@@ -2,6 +2,7 @@
 //! the boot stack, installs the kernel's trap vector (mtvec, direct mode;
 //! RISC-V privileged spec 3.1.7), copies .data from flash, zeroes .bss and
 //! continues in `start`.
+#![allow(unsafe_code)] // reason: the reset code, in assembly, before any Rust runs
 
 use core::arch::global_asm;
 
@@ -42,11 +43,7 @@ global_asm!(
     start = sym start,
 );
 
-unsafe extern "Rust" {
-    safe fn __firmware_main() -> !;
-}
-
 extern "C" fn start() -> ! {
     crate::uart::init();
-    __firmware_main()
+    kernel::image_main()
 }

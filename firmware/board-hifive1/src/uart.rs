@@ -1,5 +1,6 @@
 //! UART0 of the FE310 at 0x1001_3000 (FE310-G002 manual, chapter 18): the
 //! console. Polled: each byte waits while `txdata.full` is set.
+#![allow(unsafe_code)] // reason: UART0 and CLINT registers, and the WFI wait of the final flush
 
 use core::arch::asm;
 use core::ptr::{read_volatile, write_volatile};
@@ -20,8 +21,8 @@ pub(crate) fn init() {
     unsafe { write_volatile(TXCTRL, TXCTRL_ON) };
 }
 
-#[unsafe(no_mangle)]
-pub fn __board_console_write(bytes: &[u8]) {
+/// Writes `bytes`, each as soon as the transmit FIFO has room.
+pub(crate) fn write(bytes: &[u8]) {
     for &b in bytes {
         // SAFETY: UART0 txdata; a byte is written only when it has room.
         unsafe {
@@ -57,8 +58,7 @@ const IDLE_ROUNDS: u32 = 8;
 /// wakes on a pending enabled interrupt regardless of mstatus.MIE,
 /// privileged spec 3.3.3); mtimecmp and mie are left changed, which only
 /// matters to a run that is about to end.
-#[unsafe(no_mangle)]
-pub fn __board_console_flush() {
+pub(crate) fn flush() {
     // SAFETY: UART0's interrupt-pending register and the CLINT of hart 0;
     // machine interrupts are masked for the rest of the run, so the timer
     // compares never trap. Only mtimecmp's low word is set: the high words

@@ -1,6 +1,7 @@
 //! Reset and the vector table (ARMv7-M ARM B1.5.2, B1.5.3): word 0 is the
 //! initial main stack pointer (from the linker script), then the reset
 //! vector and the 14 system exceptions, then the device interrupts.
+#![allow(unsafe_code)] // reason: the vector table and the reset code, placed by symbol and section
 
 use core::arch::global_asm;
 
@@ -71,11 +72,7 @@ global_asm!(
     start = sym start,
 );
 
-unsafe extern "Rust" {
-    safe fn __firmware_main() -> !;
-}
-
 extern "C" fn start() -> ! {
     crate::uart::init();
-    __firmware_main()
+    kernel::image_main()
 }

@@ -1,5 +1,6 @@
 //! UART0, an ARM PrimeCell PL011 at 0x4000_C000 (PL011 TRM, 3.3): the
 //! console. Polled: each byte waits while the transmit FIFO is full.
+#![allow(unsafe_code)] // reason: UART0 (PL011) registers
 
 use core::ptr::{read_volatile, write_volatile};
 
@@ -18,8 +19,8 @@ pub(crate) fn init() {
     unsafe { write_volatile(CR, CR_ON) };
 }
 
-#[unsafe(no_mangle)]
-pub fn __board_console_write(bytes: &[u8]) {
+/// Writes `bytes`, each as soon as the transmit FIFO has room.
+pub(crate) fn write(bytes: &[u8]) {
     for &b in bytes {
         // SAFETY: PL011 data and flag registers; a byte is written only
         // when the FIFO has room.
@@ -30,8 +31,8 @@ pub fn __board_console_write(bytes: &[u8]) {
     }
 }
 
-#[unsafe(no_mangle)]
-pub fn __board_console_flush() {
+/// Waits until the last byte has left the UART.
+pub(crate) fn flush() {
     // SAFETY: PL011 flag register; BUSY stays set until the last bit left.
     while unsafe { read_volatile(FR) } & FR_BUSY != 0 {}
 }

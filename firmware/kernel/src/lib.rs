@@ -7,29 +7,42 @@
 //! message queues, an idle task that waits for interrupts, and stack
 //! overflow detection. No heap.
 //!
-//! The scheduling logic ([`sched`], [`stack`], [`print`]) is plain Rust and
-//! unit-tested on the host; the target runtime (the API below, and the arch
-//! ports with all `unsafe` and assembly) is compiled for bare-metal targets
-//! only.
+//! Two contracts bound the kernel, both traits so that a mismatch is a
+//! compile error: [`Port`], the CPU architecture (context switch, tick
+//! timer, interrupt masking; implemented in `arch/` for each target), and
+//! [`Board`], the hardware around it (console, timer clock, end of run;
+//! implemented by a board crate and bound into an image with
+//! `board::entry!`).
+//!
+//! Everything but the arch ports is plain safe Rust and host-tested by
+//! `cargo test`: the scheduling logic ([`sched`], [`stack`], [`print`]) and
+//! the runtime ([`rt`]), which runs there against a simulated port. On a
+//! bare-metal target the crate root also holds the task-facing API over
+//! the one kernel instance (`start`, `sleep`, `Semaphore`, …).
 #![no_std]
 
 #[cfg(test)]
 extern crate std;
 
+pub mod board;
 pub mod config;
+pub mod port;
 pub mod print;
+pub mod rt;
 pub mod sched;
 pub mod stack;
 
-#[cfg(target_os = "none")]
 mod arch;
-#[cfg(target_os = "none")]
-mod rt;
+
+pub use arch::{Stack, StackRegion};
+pub use board::Board;
+pub use port::Port;
+pub use rt::TaskDef;
 
 #[cfg(target_os = "none")]
-pub use arch::{Shared, Stack, StackRegion};
+pub use arch::{Cpu, semihosting_exit};
 #[cfg(target_os = "none")]
-pub use rt::*;
+pub use rt::target::*;
 
 /// Exit codes reported through semihosting SYS_EXIT_EXTENDED.
 pub mod exit_code {
@@ -58,5 +71,5 @@ macro_rules! println {
 /// Exception handlers for the board's Cortex-M vector table.
 #[cfg(all(target_os = "none", target_arch = "arm"))]
 pub mod vectors {
-    pub use crate::arch::{hard_fault, pendsv, systick, unexpected};
+    pub use crate::arch::cortex_m::{hard_fault, pendsv, systick, unexpected};
 }

@@ -1,6 +1,6 @@
 //! `cargo xtask clippy`: clippy with `-D warnings` on the host crates (the
-//! workspace's default members) and on every firmware package per board,
-//! with that board's feature.
+//! workspace's default members) and on every firmware package built for the
+//! boards, per board, with that board's feature.
 
 use anyhow::{Context, Result};
 use xshell::cmd;
@@ -16,7 +16,7 @@ pub struct Args {}
 pub fn run(_args: Args) -> Result<()> {
     let ws = Workspace::load()?;
     let boards = Boards::load(&ws)?;
-    let firmware = ws.firmware_packages();
+    let firmware = ws.firmware_cross_packages();
     clippy(&ws, &["--all-targets".to_string()])?;
     for board in boards.all() {
         for inv in invocations(&ws, board, &firmware, false) {

@@ -10,13 +10,16 @@
 //! resume, which is the same task or, after a switch, another one. A task
 //! asks for a switch with `ecall`; a switch wanted inside a trap (a tick
 //! hook giving a semaphore) is deferred to the end of that trap.
+#![allow(unsafe_code)] // reason: the arch port: CSRs, the CLINT, the trap vector and semihosting
 
 use core::arch::{asm, global_asm};
 use core::ptr::{read_volatile, write_volatile};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
+use super::StackRegion;
+use crate::Port;
 use crate::config::TICK_HZ;
-use crate::rt;
+use crate::rt::target;
 
 /// SiFive CLINT: mtimecmp of hart 0 and mtime, 64-bit each (low word first).
 const MTIMECMP: *mut u32 = 0x0200_4000 as *mut u32;
@@ -29,15 +32,113 @@ const MTIE: usize = 1 << 7;
 
 /// Words of a saved context (see `trap_entry`), 32 so that the stack
 /// pointer stays 16-byte aligned (ILP32 ABI).
-pub const FRAME_WORDS: usize = 32;
+const FRAME_WORDS: usize = 32;
 
 static IN_TRAP: AtomicBool = AtomicBool::new(false);
 static SWITCH_PENDING: AtomicBool = AtomicBool::new(false);
+/// `mtime` counts per tick, set once by `start_first`.
+static TICK_COUNTS: AtomicU32 = AtomicU32::new(0);
 
-/// Instructions retired so far: the `minstret` counter (privileged spec
-/// 3.1.11), which QEMU counts exactly under `-icount`. `_ticks` is unused
-/// here (the Cortex-M3 port derives its count from the tick).
-pub fn instructions(_ticks: u32) -> u64 {
+/// The RV32IMAC port, machine mode.
+pub enum Riscv32 {}
+
+impl Port for Riscv32 {
+    const FRAME_WORDS: usize = FRAME_WORDS;
+
+    /// Disables machine interrupts (mstatus.MIE), restoring the previous
+    /// state.
+    #[inline(always)]
+    fn critical<R>(f: impl FnOnce() -> R) -> R {
+        let mstatus: usize;
+        // SAFETY: clears mstatus.MIE only; acts as a compiler barrier.
+        unsafe { asm!("csrrci {}, mstatus, 8", out(reg) mstatus, options(nostack)) };
+        let r = f();
+        if mstatus & 8 != 0 {
+            // SAFETY: re-enables interrupts that were enabled on entry.
+            unsafe { asm!("csrsi mstatus, 8", options(nostack)) };
+        }
+        r
+    }
+
+    /// Traps run with mstatus.MIE clear and never nest, so there is
+    /// nothing to mask.
+    #[inline(always)]
+    fn handler_critical<R>(f: impl FnOnce() -> R) -> R {
+        f()
+    }
+
+    /// A frame whose mepc is `entry`.
+    fn init_frame(stack: &StackRegion, entry: fn() -> !) -> usize {
+        let mut f = [0u32; FRAME_WORDS];
+        f[0] = entry as usize as u32;
+        stack.push_frame(&f)
+    }
+
+    /// Arms the machine timer and enters `entry` on stack `top` with
+    /// machine interrupts enabled.
+    #[inline(always)]
+    fn start_first(top: usize, entry: fn() -> !, timer_hz: u32) -> ! {
+        TICK_COUNTS.store(timer_hz.div_ceil(TICK_HZ), Ordering::Relaxed);
+        set_mtimecmp(read_mtime() + tick_counts());
+        // SAFETY: enables the timer interrupt, then abandons the boot stack
+        // for good; the trap handler is installed (mtvec) by the board's
+        // `_start`.
+        unsafe {
+            asm!("csrs mie, {}", in(reg) MTIE, options(nostack));
+            asm!(
+                "mv sp, {top}",
+                "csrsi mstatus, 8",
+                "jr {entry}",
+                top = in(reg) top,
+                entry = in(reg) entry,
+                options(noreturn),
+            )
+        }
+    }
+
+    /// Switches now from a task (`ecall`), or at the end of the current
+    /// trap.
+    #[inline(always)]
+    fn request_switch() {
+        if IN_TRAP.load(Ordering::Relaxed) {
+            SWITCH_PENDING.store(true, Ordering::Relaxed);
+        } else {
+            Self::switch_from_task();
+        }
+    }
+
+    /// `ecall`.
+    #[inline(always)]
+    fn switch_from_task() {
+        // SAFETY: the trap handler keeps the callee-saved registers and
+        // resumes after the ecall; the caller-saved ones are declared
+        // clobbered, so the handler need not save them.
+        unsafe { asm!("ecall", clobber_abi("C"), options(nostack)) };
+    }
+
+    /// WFI.
+    fn wait_for_interrupt() {
+        // SAFETY: WFI has no effect on memory.
+        unsafe { asm!("wfi", options(nomem, nostack)) };
+    }
+
+    /// The `minstret` counter (privileged spec 3.1.11), which QEMU counts
+    /// exactly under `-icount`; the tick and the clock are not needed.
+    fn instructions(_ticks: u32, _timer_hz: u32) -> u64 {
+        instructions_retired()
+    }
+
+    #[inline(always)]
+    fn return_address() -> usize {
+        let ra: usize;
+        // SAFETY: reads ra only.
+        unsafe { asm!("mv {}, ra", out(reg) ra, options(nomem, nostack)) };
+        ra
+    }
+}
+
+/// `minstreth:minstret`, read so that a carry between the halves is seen.
+fn instructions_retired() -> u64 {
     loop {
         let (hi, lo, hi2): (u32, u32, u32);
         // SAFETY: reads the machine instruction counter only.
@@ -56,67 +157,11 @@ pub fn instructions(_ticks: u32) -> u64 {
     }
 }
 
-/// A first context frame whose mepc is `entry`.
-pub fn first_frame(entry: fn() -> !) -> [u32; FRAME_WORDS] {
-    let mut f = [0u32; FRAME_WORDS];
-    f[0] = entry as usize as u32;
-    f
-}
-
-/// Runs `f` with machine interrupts disabled (mstatus.MIE), restoring the
-/// previous state.
-#[inline(always)]
-pub fn critical<R>(f: impl FnOnce() -> R) -> R {
-    let mstatus: usize;
-    // SAFETY: clears mstatus.MIE only; acts as a compiler barrier.
-    unsafe { asm!("csrrci {}, mstatus, 8", out(reg) mstatus, options(nostack)) };
-    let r = f();
-    if mstatus & 8 != 0 {
-        // SAFETY: re-enables interrupts that were enabled on entry.
-        unsafe { asm!("csrsi mstatus, 8", options(nostack)) };
-    }
-    r
-}
-
-/// Critical section for the switch handler: traps run with mstatus.MIE
-/// clear and never nest, so there is nothing to mask.
-#[inline(always)]
-pub fn handler_critical<R>(f: impl FnOnce() -> R) -> R {
-    f()
-}
-
-/// Switches now from a task (`ecall`), or at the end of the current trap.
-#[inline(always)]
-pub fn request_switch() {
-    if IN_TRAP.load(Ordering::Relaxed) {
-        SWITCH_PENDING.store(true, Ordering::Relaxed);
-    } else {
-        switch_from_task();
-    }
-}
-
-/// Switches now; only from task code (the blocking calls and `yield_now`)
-/// with interrupts enabled, never from an interrupt handler or inside
-/// `critical`.
-#[inline(always)]
-pub fn switch_from_task() {
-    // SAFETY: the trap handler keeps the callee-saved registers and resumes
-    // after the ecall; the caller-saved ones are declared clobbered, so the
-    // handler need not save them.
-    unsafe { asm!("ecall", clobber_abi("C"), options(nostack)) };
-}
-
-/// Sleeps the hart until an interrupt is pending (WFI).
-pub fn wait_for_interrupt() {
-    // SAFETY: WFI has no effect on memory.
-    unsafe { asm!("wfi", options(nomem, nostack)) };
-}
-
 /// Ends the run: semihosting SYS_EXIT_EXTENDED (0x20) with
 /// ADP_Stopped_ApplicationExit (0x20026) and `code`. RISC-V semihosting
 /// (RISC-V Semihosting spec, 2.1) marks the `ebreak` with an uncompressed
 /// `slli x0, x0, 0x1f` before and `srai x0, x0, 7` after, in one page.
-pub fn exit(code: u32) -> ! {
+pub fn semihosting_exit(code: u32) -> ! {
     let block = [0x2_0026u32, code];
     loop {
         // SAFETY: a1 points at the two-word parameter block, live across
@@ -138,17 +183,9 @@ pub fn exit(code: u32) -> ! {
     }
 }
 
-/// Address the current function will return to (for panic reports).
-#[inline(always)]
-pub fn return_address() -> usize {
-    let ra: usize;
-    // SAFETY: reads ra only.
-    unsafe { asm!("mv {}, ra", out(reg) ra, options(nomem, nostack)) };
-    ra
-}
-
-fn timer_period() -> u64 {
-    u64::from(super::timer_hz().div_ceil(TICK_HZ))
+/// `mtime` counts per tick.
+fn tick_counts() -> u64 {
+    u64::from(TICK_COUNTS.load(Ordering::Relaxed))
 }
 
 fn read_mtime() -> u64 {
@@ -165,8 +202,12 @@ fn read_mtime() -> u64 {
 }
 
 fn set_mtimecmp(t: u64) {
-    // SAFETY: CLINT register of hart 0; writing the low word as all-ones
-    // first means no spurious compare while the halves disagree.
+    // SAFETY: CLINT register of hart 0. The order is the one the
+    // privileged spec recommends for RV32 (3.2.1, "Machine Timer
+    // Registers"): the low word as all-ones first, so that each
+    // intermediate value is no smaller than the old or the new compare
+    // value and no spurious timer interrupt is raised while the halves
+    // disagree.
     unsafe {
         write_volatile(MTIMECMP, u32::MAX);
         write_volatile(MTIMECMP.add(1), (t >> 32) as u32);
@@ -181,31 +222,12 @@ fn mtimecmp() -> u64 {
     }
 }
 
-/// Arms the machine timer at `TICK_HZ` and enters `entry` on stack `top`
-/// with machine interrupts enabled.
-pub fn start_first(top: usize, entry: fn() -> !) -> ! {
-    set_mtimecmp(read_mtime() + timer_period());
-    // SAFETY: enables the timer interrupt, then abandons the boot stack for
-    // good; the trap handler is installed (mtvec) by the board's `_start`.
-    unsafe {
-        asm!("csrs mie, {}", in(reg) MTIE, options(nostack));
-        asm!(
-            "mv sp, {top}",
-            "csrsi mstatus, 8",
-            "jr {entry}",
-            top = in(reg) top,
-            entry = in(reg) entry,
-            options(noreturn),
-        )
-    }
-}
-
 // The trap vector `trap_entry` (mtvec, direct mode, so 4-byte aligned).
 //
 // Frame (32 words on the interrupted task's stack): 0 mepc, 1 ra, 2-4
 // t0-t2, 5-6 s0-s1, 7-14 a0-a7, 15-24 s2-s11, 25-28 t3-t6, 29 kind.
 // An interrupt saves every register (kind 0). An `ecall` comes only from
-// `request_switch`, whose asm declares every caller-saved register
+// `switch_from_task`, whose asm declares every caller-saved register
 // clobbered, so it saves just s0-s11 and the return point (kind: the
 // non-zero stack pointer), and falls straight into the restore path: the
 // switch path stays short. Faults save nothing and never return.
@@ -214,6 +236,21 @@ pub fn start_first(top: usize, entry: fn() -> !) -> ! {
 // trap that reaches the restore path: interrupts trap only while enabled,
 // and `switch_from_task` is only called with interrupts enabled.
 global_asm!(
+    // Both paths save s0-s11; one assembler macro writes them.
+    ".macro kernel_save_s_regs",
+    "sw s0, 20(sp)",
+    "sw s1, 24(sp)",
+    "sw s2, 60(sp)",
+    "sw s3, 64(sp)",
+    "sw s4, 68(sp)",
+    "sw s5, 72(sp)",
+    "sw s6, 76(sp)",
+    "sw s7, 80(sp)",
+    "sw s8, 84(sp)",
+    "sw s9, 88(sp)",
+    "sw s10, 92(sp)",
+    "sw s11, 96(sp)",
+    ".endm",
     ".section .text.trap_entry, \"ax\"",
     ".balign 4",
     ".global trap_entry",
@@ -228,18 +265,7 @@ global_asm!(
     "csrr t0, mepc",
     "addi t0, t0, 4",
     "sw t0, 0(sp)",
-    "sw s0, 20(sp)",
-    "sw s1, 24(sp)",
-    "sw s2, 60(sp)",
-    "sw s3, 64(sp)",
-    "sw s4, 68(sp)",
-    "sw s5, 72(sp)",
-    "sw s6, 76(sp)",
-    "sw s7, 80(sp)",
-    "sw s8, 84(sp)",
-    "sw s9, 88(sp)",
-    "sw s10, 92(sp)",
-    "sw s11, 96(sp)",
+    "kernel_save_s_regs",
     "sw sp, 116(sp)", // kind: non-zero, short frame
     "mv a0, sp",
     "la sp, _stack_start",
@@ -287,8 +313,7 @@ global_asm!(
     "sw ra, 4(sp)",
     "sw t1, 12(sp)",
     "sw t2, 16(sp)",
-    "sw s0, 20(sp)",
-    "sw s1, 24(sp)",
+    "kernel_save_s_regs",
     "sw a0, 28(sp)",
     "sw a1, 32(sp)",
     "sw a2, 36(sp)",
@@ -297,16 +322,6 @@ global_asm!(
     "sw a5, 48(sp)",
     "sw a6, 52(sp)",
     "sw a7, 56(sp)",
-    "sw s2, 60(sp)",
-    "sw s3, 64(sp)",
-    "sw s4, 68(sp)",
-    "sw s5, 72(sp)",
-    "sw s6, 76(sp)",
-    "sw s7, 80(sp)",
-    "sw s8, 84(sp)",
-    "sw s9, 88(sp)",
-    "sw s10, 92(sp)",
-    "sw s11, 96(sp)",
     "sw t3, 100(sp)",
     "sw t4, 104(sp)",
     "sw t5, 108(sp)",
@@ -325,7 +340,8 @@ global_asm!(
     "csrr a1, mcause",
     "la sp, _stack_start",
     "call {fault}",
-    switch = sym rt::switch_context,
+    ".purgem kernel_save_s_regs",
+    switch = sym target::switch_context,
     interrupt = sym interrupt,
     fault = sym fault,
 );
@@ -334,18 +350,18 @@ global_asm!(
 /// pointer of the context to resume.
 extern "C" fn interrupt(sp: usize, mcause: usize) -> usize {
     if mcause != CAUSE_MTIMER {
-        rt::fault("unexpected interrupt, mcause=", 0, mcause as u32);
+        target::fault("unexpected interrupt, mcause=", 0, mcause as u32);
     }
-    set_mtimecmp(mtimecmp() + timer_period());
+    set_mtimecmp(mtimecmp() + tick_counts());
     IN_TRAP.store(true, Ordering::Relaxed);
-    let due = rt::on_tick();
+    let due = target::on_tick();
     IN_TRAP.store(false, Ordering::Relaxed);
     // Plain load and store: one hart, interrupts off (a swap would cost
     // a sub-word atomic sequence).
     let pending = SWITCH_PENDING.load(Ordering::Relaxed);
     SWITCH_PENDING.store(false, Ordering::Relaxed);
-    if due || pending {
-        rt::switch_context(sp)
+    if due.is_due() || pending {
+        target::switch_context(sp)
     } else {
         sp
     }
@@ -353,5 +369,5 @@ extern "C" fn interrupt(sp: usize, mcause: usize) -> usize {
 
 /// Reports a synchronous exception other than `ecall`.
 extern "C" fn fault(mepc: usize, mcause: usize) -> ! {
-    rt::fault("exception, mcause=", mepc as u32, mcause as u32)
+    target::fault("exception, mcause=", mepc as u32, mcause as u32)
 }

@@ -24,6 +24,9 @@ pub const PTX_ARCH: u32 = 75;
 
 /// The kernel source, relative to the workspace root.
 pub const SOURCE: &str = "native/cuda/fir.cu";
+/// The headers [`SOURCE`] includes (by a path relative to itself, so nvcc
+/// needs no `-I`); they are part of the cache stamp.
+pub const HEADERS: [&str; 1] = ["native/kernels/fir_q15.h"];
 
 /// `-gencode` options: SASS per [`SASS_ARCHES`] and PTX for [`PTX_ARCH`].
 pub fn gencode_args() -> Vec<String> {
@@ -174,6 +177,11 @@ pub fn build(ws: &Workspace, nvcc: &Path) -> Result<Fatbin> {
     let args = gencode_args();
     let mut h = Sha256::new();
     h.update(&text);
+    for header in HEADERS.map(|p| ws.root.join(p)) {
+        h.update(
+            std::fs::read(&header).with_context(|| format!("cannot read {}", header.display()))?,
+        );
+    }
     h.update(nvcc.as_os_str().as_encoded_bytes());
     h.update(version.as_bytes());
     for a in &args {
