@@ -1,12 +1,16 @@
 //! The QEMU boards, read from `qemu/boards.toml`: target triple, QEMU command
-//! line and memory map. Parsed once with `deny_unknown_fields` and validated.
+//! line and memory map. Parsed once with `deny_unknown_fields` and validated;
+//! [`Selector`] is the `--target`/`--board` value of `build`, `qemu` and
+//! `size-check`, and [`Boards::for_elf`] tells which boards an ELF fits.
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::str::FromStr;
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
+use crate::elf::{self, Elf, Machine};
 use crate::workspace::Workspace;
 
 #[derive(Debug, Deserialize)]
@@ -22,23 +26,69 @@ struct BoardEntry {
     target: String,
     qemu: String,
     args: Vec<String>,
-    memory: Memory,
-}
-
-/// A board's memory map, the same as its linker script's `MEMORY`.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct Memory {
-    pub flash: Region,
-    pub ram: Region,
+    memory: MemoryMap,
 }
 
 /// A memory region: `origin` and `length` in bytes.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
-pub struct Region {
+pub struct Span {
     pub origin: u64,
     pub length: u64,
+}
+
+impl Span {
+    /// One past the last byte (saturating).
+    pub fn end(&self) -> u64 {
+        self.origin.saturating_add(self.length)
+    }
+
+    /// Whether `[start, start + len)` lies wholly inside the region.
+    pub fn contains(&self, start: u64, len: u64) -> bool {
+        start >= self.origin && start.checked_add(len).is_some_and(|end| end <= self.end())
+    }
+}
+
+/// A board's memory map, the same as its linker script's `MEMORY`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryMap {
+    pub flash: Span,
+    pub ram: Span,
+}
+
+/// The two regions of a [`MemoryMap`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Region {
+    Flash,
+    Ram,
+}
+
+impl Region {
+    /// `flash` or `ram`, as in `qemu/boards.toml` and the reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Flash => "flash",
+            Self::Ram => "ram",
+        }
+    }
+}
+
+impl MemoryMap {
+    /// The span of `region`.
+    pub fn span(&self, region: Region) -> Span {
+        match region {
+            Region::Flash => self.flash,
+            Region::Ram => self.ram,
+        }
+    }
+
+    /// The region holding address `addr`, if any.
+    pub fn region_of(&self, addr: u64) -> Option<Region> {
+        [Region::Flash, Region::Ram]
+            .into_iter()
+            .find(|&r| self.span(r).contains(addr, 1))
+    }
 }
 
 /// One QEMU board: `name` is QEMU's machine name, `alias` the short name
@@ -50,7 +100,66 @@ pub struct Board {
     pub target: String,
     pub qemu: String,
     pub args: Vec<String>,
-    pub memory: Memory,
+    memory: MemoryMap,
+}
+
+impl Board {
+    /// The flash and RAM regions (bytes), as the board's linker script has them.
+    pub fn memory_map(&self) -> &MemoryMap {
+        &self.memory
+    }
+
+    /// The `e_machine` of the images this board runs, from its triple.
+    pub fn machine(&self) -> Option<Machine> {
+        Machine::of_triple(&self.target)
+    }
+}
+
+/// Which boards a command works on: `all`, or one alias (`arm`), target
+/// triple or board name. Resolved against `qemu/boards.toml` by
+/// [`Boards::select`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Selector {
+    #[default]
+    All,
+    Named(String),
+}
+
+impl FromStr for Selector {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "" => Err("empty board selector; use all, an alias, a triple or a board name".into()),
+            "all" => Ok(Self::All),
+            name => Ok(Self::Named(name.to_owned())),
+        }
+    }
+}
+
+impl std::fmt::Display for Selector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::All => f.write_str("all"),
+            Self::Named(n) => f.write_str(n),
+        }
+    }
+}
+
+/// The board option shared by `build`, `qemu` and `size-check`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct BoardArgs {
+    /// `arm`, `riscv`, `all`, a target triple or a board name [default: all;
+    /// with `--elf`: the board whose memory map holds the ELF's segments].
+    #[arg(long = "target", visible_alias = "board", value_name = "BOARD")]
+    pub target: Option<Selector>,
+}
+
+impl BoardArgs {
+    /// The selector, `all` when none was given.
+    pub fn selector(&self) -> Selector {
+        self.target.clone().unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -70,22 +179,31 @@ impl Boards {
         Self::parse(&text).with_context(|| format!("invalid board file {}", path.display()))
     }
 
-    fn parse(text: &str) -> Result<Self> {
+    /// Parses the text of a `boards.toml`.
+    ///
+    /// Errors: TOML or schema errors (with line and column), a region that
+    /// does not fit a 32-bit address space, an alias or triple used twice,
+    /// or no board at all.
+    pub fn parse(text: &str) -> Result<Self> {
         let file: BoardsFile = toml::from_str(text)?;
-        let mut boards = Vec::new();
+        let mut boards: Vec<Board> = Vec::new();
         for (name, e) in file.board {
-            for (region, r) in [("flash", e.memory.flash), ("ram", e.memory.ram)] {
+            for region in [Region::Flash, Region::Ram] {
+                let r = e.memory.span(region);
                 if r.length == 0
                     || r.origin
                         .checked_add(r.length)
                         .is_none_or(|end| end > 1 << 32)
                 {
-                    bail!("board `{name}`: memory.{region} does not fit a 32-bit address space");
+                    bail!(
+                        "board `{name}`: memory.{} does not fit a 32-bit address space",
+                        region.name()
+                    );
                 }
             }
             if boards
                 .iter()
-                .any(|b: &Board| b.alias == e.alias || b.target == e.target)
+                .any(|b| b.alias == e.alias || b.target == e.target)
             {
                 bail!(
                     "board `{name}`: alias `{}` or target `{}` is used twice",
@@ -112,33 +230,90 @@ impl Boards {
         &self.0
     }
 
+    /// The board called `name`.
+    pub fn get(&self, name: &str) -> Option<&Board> {
+        self.0.iter().find(|b| b.name == name)
+    }
+
     /// Resolves `all`, an alias (`arm`), a triple (`thumbv7m-none-eabi`) or a
     /// board name (`lm3s6965evb`).
     ///
     /// Errors: an unknown selector, with the list of valid ones.
-    pub fn select(&self, selector: &str) -> Result<Vec<&Board>> {
-        if selector == "all" {
+    pub fn select(&self, selector: &Selector) -> Result<Vec<&Board>> {
+        let Selector::Named(name) = selector else {
             return Ok(self.0.iter().collect());
-        }
+        };
         let found: Vec<&Board> = self
             .0
             .iter()
-            .filter(|b| b.alias == selector || b.target == selector || b.name == selector)
+            .filter(|b| [&b.alias, &b.target, &b.name].contains(&name))
             .collect();
         if found.is_empty() {
-            let valid: Vec<String> = self
+            let valid: Vec<&str> = self
                 .0
                 .iter()
-                .flat_map(|b| [b.alias.clone(), b.target.clone(), b.name.clone()])
-                .chain(["all".to_string()])
+                .flat_map(|b| [b.alias.as_str(), b.target.as_str(), b.name.as_str()])
+                .chain(["all"])
                 .collect();
             bail!(
-                "unknown target `{selector}`; valid targets: {}",
+                "unknown target `{name}`; valid targets: {}",
                 valid.join(", ")
             );
         }
         Ok(found)
     }
+
+    /// The boards that run `elf`: same `e_machine`, and a memory map that
+    /// holds every `PT_LOAD` segment (see [`elf::place_segments`]).
+    pub fn for_elf(&self, elf: &Elf<'_>) -> Vec<&Board> {
+        self.0
+            .iter()
+            .filter(|b| b.machine() == Some(elf.machine))
+            .filter(|b| elf::place_segments(elf, b.memory_map()).is_ok())
+            .collect()
+    }
+
+    /// The one board for `elf` when none is named: the only board of
+    /// [`Boards::for_elf`].
+    ///
+    /// Errors: no board fits (with the segment that does not fit, when one
+    /// board has the ELF's `e_machine`), or several do.
+    pub fn board_for_elf(&self, elf: &Elf<'_>) -> Result<&Board> {
+        let machine = elf.machine.name();
+        match self.for_elf(elf).as_slice() {
+            [one] => return Ok(one),
+            [] => {}
+            many => bail!(
+                "the memory maps of several boards hold this {machine} image ({}); pick one with --target",
+                names(many)
+            ),
+        }
+        let same: Vec<&Board> = self
+            .0
+            .iter()
+            .filter(|b| b.machine() == Some(elf.machine))
+            .collect();
+        if let [one] = same.as_slice()
+            && let Err(e) = elf::place_segments(elf, one.memory_map())
+        {
+            bail!("{e} on board {}", one.name);
+        }
+        if same.is_empty() {
+            bail!("no board in qemu/boards.toml runs {machine} images");
+        }
+        bail!(
+            "no {machine} board's memory map holds every PT_LOAD segment (tried {}); pick one with --target",
+            names(&same)
+        )
+    }
+}
+
+fn names(boards: &[&Board]) -> String {
+    boards
+        .iter()
+        .map(|b| b.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -150,20 +325,28 @@ mod tests {
             .expect("qemu/boards.toml parses")
     }
 
+    fn sel(s: &str) -> Selector {
+        s.parse().unwrap()
+    }
+
     #[test]
     fn selects_by_alias_triple_and_name() {
         let boards = checked_in();
-        for sel in ["arm", "thumbv7m-none-eabi", "lm3s6965evb"] {
-            let b = boards.select(sel).unwrap();
+        for s in ["arm", "thumbv7m-none-eabi", "lm3s6965evb"] {
+            let b = boards.select(&sel(s)).unwrap();
             assert_eq!(b.len(), 1);
             assert_eq!(b[0].name, "lm3s6965evb");
         }
-        assert_eq!(boards.select("all").unwrap().len(), boards.all().len());
+        assert_eq!(
+            boards.select(&sel("all")).unwrap().len(),
+            boards.all().len()
+        );
+        assert!("".parse::<Selector>().is_err());
     }
 
     #[test]
     fn unknown_target_lists_valid_ones() {
-        let err = checked_in().select("mips").unwrap_err().to_string();
+        let err = checked_in().select(&sel("mips")).unwrap_err().to_string();
         assert!(
             err.contains("mips")
                 && err.contains("riscv32imac-unknown-none-elf")
@@ -178,5 +361,15 @@ mod tests {
             "[board.x]\nalias = \"a\"\ntarget = \"t\"\nqemu = \"q\"\nargs = []\nmemroy = 1\n";
         let err = format!("{:#}", Boards::parse(text).unwrap_err());
         assert!(err.contains("line 6") && err.contains("memroy"), "{err}");
+    }
+
+    #[test]
+    fn memory_map_regions() {
+        let boards = checked_in();
+        let map = boards.get("sifive_e").unwrap().memory_map();
+        assert_eq!(map.region_of(0x8000_0000), Some(Region::Ram));
+        assert_eq!(map.region_of(0x2001_0000), Some(Region::Flash));
+        assert_eq!(map.region_of(0), None);
+        assert!(!map.flash.contains(u64::MAX, 2), "no overflow");
     }
 }

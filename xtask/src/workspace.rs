@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use cargo_metadata::{Metadata, MetadataCommand, Package};
+use cargo_metadata::{DependencyKind, Metadata, MetadataCommand, Package};
 
 pub struct Workspace {
     pub root: PathBuf,
@@ -57,14 +57,46 @@ impl Workspace {
         self.target_dir.join("reports")
     }
 
-    /// Workspace packages whose manifest lies under `firmware/` and that have
-    /// at least one binary target: the firmware images.
-    pub fn firmware_image_packages(&self) -> Vec<&Package> {
+    /// `<root>/.cache/`: toolkits that `cargo xtask setup` installs (the CUDA
+    /// virtual environment, linters). Ignored by git; safe to delete.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.root.join(".cache")
+    }
+
+    /// Workspace packages whose manifest lies under `firmware/`.
+    pub fn firmware_packages(&self) -> Vec<&Package> {
         let firmware = self.root.join("firmware");
         self.metadata
             .workspace_packages()
             .into_iter()
             .filter(|p| p.manifest_path.as_std_path().starts_with(&firmware))
+            .collect()
+    }
+
+    /// Firmware packages that are built for the boards: all but host crates
+    /// that other packages use only as a build-dependency (such as
+    /// `board-map`, which board build scripts run on the host); those are
+    /// default members, built and checked with the host crates.
+    pub fn firmware_cross_packages(&self) -> Vec<&Package> {
+        let packages = self.metadata.workspace_packages();
+        let build_only = |name: &str| {
+            let mut uses = packages
+                .iter()
+                .flat_map(|p| &p.dependencies)
+                .filter(|d| d.name == name)
+                .peekable();
+            uses.peek().is_some() && uses.all(|d| d.kind == DependencyKind::Build)
+        };
+        self.firmware_packages()
+            .into_iter()
+            .filter(|p| !build_only(&p.name))
+            .collect()
+    }
+
+    /// Firmware packages with at least one binary target: the firmware images.
+    pub fn firmware_image_packages(&self) -> Vec<&Package> {
+        self.firmware_packages()
+            .into_iter()
             .filter(|p| p.targets.iter().any(|t| t.is_bin()))
             .collect()
     }
@@ -85,12 +117,4 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path)
         .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
-}
-
-impl Workspace {
-    /// `<root>/.cache/`: toolkits that `cargo xtask setup` installs (the CUDA
-    /// virtual environment, linters). Ignored by git; safe to delete.
-    pub fn cache_dir(&self) -> PathBuf {
-        self.root.join(".cache")
-    }
 }

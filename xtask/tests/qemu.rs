@@ -49,7 +49,7 @@ fn qemu_or_skip() -> Option<()> {
 }
 
 /// Release ELFs by (target triple, bin name), built once through
-/// `cargo xtask build`.
+/// `cargo xtask build`, which prints each image's path.
 fn elfs() -> &'static BTreeMap<(String, String), PathBuf> {
     static ELFS: OnceLock<BTreeMap<(String, String), PathBuf>> = OnceLock::new();
     ELFS.get_or_init(|| {
@@ -59,17 +59,20 @@ fn elfs() -> &'static BTreeMap<(String, String), PathBuf> {
             .expect("run xtask build");
         let (out, err) = text(&o);
         assert!(o.status.success(), "xtask build failed:\n{err}");
+        let boards = xtask::boards::Boards::from_file(&root().join("qemu/boards.toml")).unwrap();
+        // `<target_dir>/images/<board>/<profile>/<package>/<bin>`
         out.lines()
             .map(PathBuf::from)
             .map(|p| {
-                let triple = p
+                let board = p
                     .components()
                     .rev()
-                    .nth(2)
+                    .nth(3)
                     .map(|c| c.as_os_str().to_string_lossy().into_owned())
                     .unwrap_or_default();
+                let triple = boards.get(&board).map(|b| b.target.clone());
                 let name = p.file_name().unwrap().to_string_lossy().into_owned();
-                ((triple, name), p)
+                ((triple.unwrap_or(board), name), p)
             })
             .collect()
     })
@@ -262,67 +265,7 @@ fn verdict_manifest(s: &Scratch) -> PathBuf {
         s.0.join("stack_overflow.txt"),
     )
     .unwrap();
-    s.write(
-        "tests.toml",
-        r#"
-[[test]]
-name = "pass"
-package = "fw-fixtures"
-expect_regex = ["^PASS pass$"]
-
-[[test]]
-name = "exit3"
-package = "fw-fixtures"
-expected = "exit3.txt"
-
-[[test]]
-name = "exit3_expected"
-package = "fw-fixtures"
-bin = "exit3"
-expected = "exit3.txt"
-exit_code = 3
-
-[[test]]
-name = "stack_overflow"
-package = "fw-tests"
-expected = "stack_overflow.txt"
-exit_code = 103
-
-[[test]]
-name = "panic"
-package = "fw-fixtures"
-expect_regex = ["never printed"]
-
-[[test]]
-name = "fault"
-package = "fw-fixtures"
-expect_regex = ["never printed"]
-
-[[test]]
-name = "hang"
-package = "fw-fixtures"
-expect_regex = ["never printed"]
-timeout = 1
-
-[[test]]
-name = "noisy"
-package = "fw-fixtures"
-expected = "noisy.txt"
-
-[[test]]
-name = "quarantined"
-package = "fw-fixtures"
-bin = "pass"
-expect_regex = ["^PASS"]
-skip = "quarantined until the fixture is fixed"
-
-[[test]]
-name = "missing"
-package = "fw-fixtures"
-bin = "no_such_bin"
-expect_regex = ["^PASS"]
-"#,
-    )
+    s.write("tests.toml", include_str!("data/verdicts.toml"))
 }
 
 #[test]
@@ -619,7 +562,8 @@ fn sigint_or_sigterm_during_a_run_leaves_no_qemu() {
     );
     let hang = elf(ARM, "hang");
     let hang_rv = elf(RISCV, "hang");
-    for signal in [libc::SIGINT, libc::SIGTERM] {
+    use nix::sys::signal::{Signal, kill};
+    for signal in [Signal::SIGINT, Signal::SIGTERM] {
         let child = xtask()
             .args(["qemu", "-j", "2", "--manifest"])
             .arg(&manifest)
@@ -635,17 +579,14 @@ fn sigint_or_sigterm_during_a_run_leaves_no_qemu() {
             assert!(Instant::now() < until, "QEMU never started");
             std::thread::sleep(Duration::from_millis(20));
         }
-        // SAFETY: kill(2) on our own child.
-        unsafe {
-            libc::kill(child.id() as libc::pid_t, signal);
-        }
+        kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
         let o = child.wait_with_output().unwrap();
         let (_, err) = text(&o);
-        assert_eq!(o.status.code(), Some(130), "signal {signal}: {err}");
+        assert_eq!(o.status.code(), Some(130), "signal {signal:?}: {err}");
         assert!(
             err.contains("interrupted: lm3s6965evb/hang")
                 && err.contains("interrupted: sifive_e/hang"),
-            "signal {signal}: {err}"
+            "signal {signal:?}: {err}"
         );
         assert_no_qemu_with(&hang.to_string_lossy());
         assert_no_qemu_with(&hang_rv.to_string_lossy());

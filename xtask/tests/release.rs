@@ -3,14 +3,15 @@
 //! with, signatures, notes and tags, no host path in the images, and no
 //! file under its final name after a `kill -9`.
 
-use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
+
+mod archive_common;
+use archive_common::members;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -105,22 +106,6 @@ fn archives(dir: &Path) -> Vec<String> {
         .filter(|a| a["kind"] == "archive")
         .map(|a| a["path"].as_str().unwrap().to_string())
         .collect()
-}
-
-/// Every regular file of a `.tar.gz`, by path.
-fn members(archive: &Path) -> BTreeMap<String, Vec<u8>> {
-    let file = std::fs::File::open(archive).unwrap();
-    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    let mut out = BTreeMap::new();
-    for entry in tar.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        if entry.header().entry_type().is_file() {
-            let mut data = Vec::new();
-            entry.read_to_end(&mut data).unwrap();
-            out.insert(entry.path().unwrap().display().to_string(), data);
-        }
-    }
-    out
 }
 
 /// Rewrites dist-manifest.json and SHA256SUMS to match the files as they

@@ -3,23 +3,11 @@
 //! their SHA256SUMS itself, and that no released file or archive member
 //! holds the path of the clone it was built in.
 
-use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn members(archive: &Path) -> BTreeMap<String, Vec<u8>> {
-    let file = std::fs::File::open(archive).unwrap();
-    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    let mut out = BTreeMap::new();
-    for entry in tar.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        let mut data = Vec::new();
-        entry.read_to_end(&mut data).unwrap();
-        out.insert(entry.path().unwrap().display().to_string(), data);
-    }
-    out
-}
+mod archive_common;
+use archive_common::members;
 
 #[test]
 fn two_clones_at_different_paths_release_identical_files() {

@@ -5,11 +5,9 @@
 
 mod size_common;
 
-#[allow(dead_code)]
-#[path = "../src/size/elf.rs"]
-mod elf;
-
 use size_common::*;
+use xtask::boards::{MemoryMap, Span};
+use xtask::elf::{self, Elf};
 
 fn valid() -> Vec<u8> {
     firmware_like(EM_ARM, ARM_FLASH, ARM_RAM, 0x200).build()
@@ -132,26 +130,34 @@ fn corpus() -> Vec<(&'static str, Vec<u8>, &'static str)> {
     ]
 }
 
-fn memory_map() -> elf::MemoryMap {
-    elf::MemoryMap {
-        flash: elf::Span {
+fn memory_map() -> MemoryMap {
+    MemoryMap {
+        flash: Span {
             origin: 0,
             length: 0x4_0000,
         },
-        ram: elf::Span {
+        ram: Span {
             origin: 0x2000_0000,
             length: 0x1_0000,
         },
     }
 }
 
+fn account(data: &[u8]) -> elf::Result<elf::Usage> {
+    elf::account(&Elf::parse(data)?, &memory_map())
+}
+
+fn symbols(data: &[u8]) -> elf::Result<Vec<elf::Symbol>> {
+    Elf::parse(data)?.symbols(&memory_map())
+}
+
 #[test]
 fn every_malformed_file_gets_a_clear_error_in_process() {
     for (name, bytes, expected) in corpus() {
-        let e = elf::account(&bytes, &memory_map()).expect_err(name);
+        let e = account(&bytes).expect_err(name);
         assert!(e.0.contains(expected), "{name}: `{e}` lacks `{expected}`");
         // The symbol walk must not panic either, whatever it returns.
-        let _ = elf::symbols(&bytes, &memory_map());
+        let _ = symbols(&bytes);
     }
 }
 
@@ -184,7 +190,7 @@ fn damaged_symbol_names_are_an_error_not_a_panic() {
     let symtab_off = get32(&v, shoff + 7 * 40 + 16) as usize;
     let mut bad = v.clone();
     set32(&mut bad, symtab_off + 16, 0x00FF_FFFF);
-    let e = elf::symbols(&bad, &memory_map()).unwrap_err();
+    let e = symbols(&bad).unwrap_err();
     assert!(e.0.contains("symbol 1: name"), "{e}");
     let path = scratch("size-corpus", "bad-symbol-name.elf", &bad);
     let o = size_check(&["--elf", path.to_str().unwrap(), "--symbols"]);
@@ -200,8 +206,8 @@ fn damaged_symbol_names_are_an_error_not_a_panic() {
 fn every_prefix_of_a_valid_image_is_handled() {
     let v = valid();
     for len in 0..v.len() {
-        let _ = elf::account(&v[..len], &memory_map());
-        let _ = elf::symbols(&v[..len], &memory_map());
+        let _ = account(&v[..len]);
+        let _ = symbols(&v[..len]);
     }
-    assert!(elf::account(&v, &memory_map()).is_ok());
+    assert!(account(&v).is_ok());
 }

@@ -109,8 +109,7 @@ mod linux {
         let fields: Vec<&str> = rest.split_whitespace().collect();
         let ticks: u64 =
             fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-        // SAFETY: sysconf has no preconditions.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()??;
         (hz > 0).then(|| Duration::from_secs_f64(ticks as f64 / hz as f64))
     }
 }

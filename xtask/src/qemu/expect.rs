@@ -4,7 +4,7 @@ use regex::Regex;
 use similar::TextDiff;
 
 use super::console;
-use super::runner::{End, RunOutcome};
+use super::{End, RunOutcome};
 
 /// What the console must show.
 #[derive(Debug, Clone)]
@@ -54,7 +54,7 @@ impl Expectation {
         }
     }
 
-    /// A console watcher for [`super::runner::RunSpec::watch`]: a fault
+    /// A console watcher for [`super::RunSpec::watch`]: a fault
     /// marker ends a test that expects exit 0 at once (one that expects a
     /// non-zero exit prints the marker on purpose), and so does an exact
     /// transcript that has already diverged.

@@ -129,16 +129,11 @@ impl Test {
 
 fn parse(text: &str, boards: &Boards) -> Result<Vec<Test>> {
     let file: File = toml::from_str(text)?;
-    let at = |span: Range<usize>| {
-        let before = &text[..span.start.min(text.len())];
-        let line = before.matches('\n').count() + 1;
-        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-        format!("line {line}, column {column}")
-    };
+    let at = Locator(text);
     let mut tests: Vec<Test> = Vec::new();
     for e in file.test {
         let name = e.name.get_ref().clone();
-        let here = at(e.name.span());
+        let here = at.at(e.name.span());
         if name.is_empty() || name.contains(['/', ' ']) {
             bail!("{here}: test name `{name}` must be non-empty, without `/` or spaces");
         }
@@ -146,73 +141,113 @@ fn parse(text: &str, boards: &Boards) -> Result<Vec<Test>> {
             bail!("{here}: test `{name}` is defined twice");
         }
         if let Some(b) = &e.boards {
-            for n in b.get_ref() {
-                if !boards.all().iter().any(|board| board.name == *n) {
-                    let valid: Vec<&str> = boards.all().iter().map(|b| b.name.as_str()).collect();
-                    bail!(
-                        "{}: test `{name}`: unknown board `{n}`; valid boards: {}",
-                        at(b.span()),
-                        valid.join(", ")
-                    );
-                }
-            }
+            check_boards(&at, &name, b, boards)?;
         }
-        let output = match (e.expected, e.expect_regex) {
-            (Some(file), None) => OutputSpec::Expected(file),
-            (None, Some(res)) => {
-                let span = res.span();
-                let mut compiled = Vec::new();
-                for (i, r) in res.into_inner().iter().enumerate() {
-                    compiled.push(Regex::new(r).with_context(|| {
-                        format!(
-                            "{}: test `{name}`: expect_regex[{i}] is not a valid regex",
-                            at(span.clone())
-                        )
-                    })?);
-                }
-                OutputSpec::Regex(compiled)
-            }
-            (Some(_), Some(_)) => {
-                bail!("{here}: test `{name}`: set either `expected` or `expect_regex`, not both")
-            }
-            (None, None) => bail!("{here}: test `{name}`: set `expected` or `expect_regex`"),
-        };
-        let exit_code = match e.exit_code {
-            None => 0,
-            Some(c) => match i32::try_from(*c.get_ref()) {
-                Ok(v @ 0..=255) => v,
-                _ => bail!(
-                    "{}: test `{name}`: exit_code must be 0..=255 (QEMU's exit status has 8 bits)",
-                    at(c.span())
-                ),
-            },
-        };
-        let timeout = match e.timeout {
-            None => None,
-            Some(t) => {
-                let secs = *t.get_ref();
-                if !(secs > 0.0 && secs.is_finite()) {
-                    bail!(
-                        "{}: test `{name}`: timeout must be a positive number of seconds",
-                        at(t.span())
-                    );
-                }
-                Some(Duration::from_secs_f64(secs))
-            }
-        };
+        let output = output_spec(&at, &here, &name, e.expected, e.expect_regex)?;
         tests.push(Test {
             bin: e.bin.unwrap_or_else(|| name.clone()),
+            exit_code: exit_code(&at, &name, e.exit_code)?,
+            timeout: timeout(&at, &name, e.timeout)?,
             name,
             package: e.package,
             boards: e.boards.map(Spanned::into_inner),
             output,
-            exit_code,
-            timeout,
             qemu_args: e.qemu_args,
             skip: e.skip,
         });
     }
     Ok(tests)
+}
+
+/// Turns byte spans of the manifest into `line L, column C`.
+struct Locator<'a>(&'a str);
+
+impl Locator<'_> {
+    fn at(&self, span: Range<usize>) -> String {
+        let before = &self.0[..span.start.min(self.0.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        format!("line {line}, column {column}")
+    }
+}
+
+fn check_boards(
+    at: &Locator<'_>,
+    name: &str,
+    b: &Spanned<Vec<String>>,
+    boards: &Boards,
+) -> Result<()> {
+    for n in b.get_ref() {
+        if boards.get(n).is_none() {
+            let valid: Vec<&str> = boards.all().iter().map(|b| b.name.as_str()).collect();
+            bail!(
+                "{}: test `{name}`: unknown board `{n}`; valid boards: {}",
+                at.at(b.span()),
+                valid.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+fn output_spec(
+    at: &Locator<'_>,
+    here: &str,
+    name: &str,
+    expected: Option<String>,
+    expect_regex: Option<Spanned<Vec<String>>>,
+) -> Result<OutputSpec> {
+    match (expected, expect_regex) {
+        (Some(file), None) => Ok(OutputSpec::Expected(file)),
+        (None, Some(res)) => {
+            let span = res.span();
+            let mut compiled = Vec::new();
+            for (i, r) in res.into_inner().iter().enumerate() {
+                compiled.push(Regex::new(r).with_context(|| {
+                    format!(
+                        "{}: test `{name}`: expect_regex[{i}] is not a valid regex",
+                        at.at(span.clone())
+                    )
+                })?);
+            }
+            Ok(OutputSpec::Regex(compiled))
+        }
+        (Some(_), Some(_)) => {
+            bail!("{here}: test `{name}`: set either `expected` or `expect_regex`, not both")
+        }
+        (None, None) => bail!("{here}: test `{name}`: set `expected` or `expect_regex`"),
+    }
+}
+
+fn exit_code(at: &Locator<'_>, name: &str, code: Option<Spanned<i64>>) -> Result<i32> {
+    let Some(c) = code else {
+        return Ok(0);
+    };
+    match i32::try_from(*c.get_ref()) {
+        Ok(v @ 0..=255) => Ok(v),
+        _ => bail!(
+            "{}: test `{name}`: exit_code must be 0..=255 (QEMU's exit status has 8 bits)",
+            at.at(c.span())
+        ),
+    }
+}
+
+fn timeout(
+    at: &Locator<'_>,
+    name: &str,
+    timeout: Option<Spanned<f64>>,
+) -> Result<Option<Duration>> {
+    let Some(t) = timeout else {
+        return Ok(None);
+    };
+    let secs = *t.get_ref();
+    if !(secs > 0.0 && secs.is_finite()) {
+        bail!(
+            "{}: test `{name}`: timeout must be a positive number of seconds",
+            at.at(t.span())
+        );
+    }
+    Ok(Some(Duration::from_secs_f64(secs)))
 }
 
 #[cfg(test)]

@@ -1,13 +1,20 @@
 //! QEMU child processes: each in its own process group with a parent-death
 //! signal, ended by group signals, always reaped, and listed in a registry so
-//! that SIGINT/SIGTERM to xtask can end every QEMU still running.
+//! that SIGINT/SIGTERM to xtask can end every QEMU still running. Waits are
+//! bounded with wait-timeout.
+
+// `pre_exec` is unsafe: the closure runs between fork and exec. It is the
+// only unsafe code in xtask; everything else goes through nix's safe calls.
+#![allow(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::io;
 use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, Once};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use wait_timeout::ChildExt;
 
 /// Running QEMU processes: pid → what it runs (e.g. `lm3s6965evb/sched`).
 static LIVE: Mutex<BTreeMap<u32, String>> = Mutex::new(BTreeMap::new());
@@ -21,7 +28,7 @@ fn live() -> MutexGuard<'static, BTreeMap<u32, String>> {
     LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// A spawned QEMU. Dropping it without [`Qemu::wait`] or [`Qemu::terminate`]
+/// A spawned QEMU. Dropping it without [`Qemu::wait_for`] or [`Qemu::terminate`]
 /// kills its process group and reaps it, so an early return or a panic never
 /// leaves QEMU behind.
 pub struct Qemu {
@@ -56,19 +63,17 @@ fn isolate(cmd: &mut Command) {
     cmd.process_group(0);
     #[cfg(target_os = "linux")]
     {
-        let parent = std::process::id() as libc::pid_t;
+        let parent = nix::unistd::getpid();
         // SAFETY: the closure runs between fork and exec and only makes
         // async-signal-safe calls (prctl, getppid) without allocating.
         unsafe {
             cmd.pre_exec(move || {
                 // The signal follows the death of the spawning *thread*; the
                 // runner waits for QEMU in the thread that spawned it.
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(io::Error::last_os_error());
-                }
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
                 // xtask died before the prctl took effect.
-                if libc::getppid() != parent {
-                    return Err(io::Error::from_raw_os_error(libc::ESRCH));
+                if nix::unistd::getppid() != parent {
+                    return Err(io::Error::from_raw_os_error(nix::libc::ESRCH));
                 }
                 Ok(())
             });
@@ -92,16 +97,13 @@ impl Qemu {
         Ok(self.status)
     }
 
-    /// Blocks until QEMU exits, and reaps it.
-    pub fn wait(&mut self) -> io::Result<ExitStatus> {
-        match self.status {
-            Some(s) => Ok(s),
-            None => {
-                let s = self.child.wait()?;
-                self.status = Some(s);
-                Ok(s)
-            }
+    /// Waits up to `limit` for QEMU to exit, and reaps it; `None` when it is
+    /// still running.
+    pub fn wait_for(&mut self, limit: Duration) -> io::Result<Option<ExitStatus>> {
+        if self.status.is_none() {
+            self.status = self.child.wait_timeout(limit)?;
         }
+        Ok(self.status)
     }
 
     /// SIGTERM to the process group, SIGKILL to the group after
@@ -111,24 +113,35 @@ impl Qemu {
             return Ok(s);
         }
         signal_group(self.pid(), Signal::Term, &mut self.child);
-        let until = Instant::now() + TERM_GRACE;
-        while Instant::now() < until {
-            if let Some(s) = self.try_wait()? {
-                return Ok(s);
-            }
-            std::thread::sleep(Duration::from_millis(2));
+        if let Some(s) = self.wait_for(TERM_GRACE)? {
+            return Ok(s);
+        }
+        self.kill()
+    }
+
+    /// SIGKILL to the process group, then reap within [`TERM_GRACE`]: the
+    /// kernel ends a killed process at once.
+    ///
+    /// Errors: waiting fails, or QEMU is still there after the grace (a
+    /// process stuck in the kernel), which is then left to init.
+    pub fn kill(&mut self) -> io::Result<ExitStatus> {
+        if let Some(s) = self.try_wait()? {
+            return Ok(s);
         }
         signal_group(self.pid(), Signal::Kill, &mut self.child);
-        self.wait()
+        self.wait_for(TERM_GRACE)?.ok_or_else(|| {
+            io::Error::other(format!(
+                "QEMU pid {} did not exit {} s after SIGKILL",
+                self.pid(),
+                TERM_GRACE.as_secs()
+            ))
+        })
     }
 }
 
 impl Drop for Qemu {
     fn drop(&mut self) {
-        if !matches!(self.try_wait(), Ok(Some(_))) {
-            signal_group(self.pid(), Signal::Kill, &mut self.child);
-            let _ = self.wait();
-        }
+        let _ = self.kill();
         live().remove(&self.child.id());
     }
 }
@@ -151,13 +164,14 @@ fn signal_group(_pgid: u32, _signal: Signal, child: &mut Child) {
 
 #[cfg(unix)]
 fn kill_group(pgid: u32, signal: Signal) {
+    use nix::sys::signal::{Signal as Sig, killpg};
     let sig = match signal {
-        Signal::Term => libc::SIGTERM,
-        Signal::Kill => libc::SIGKILL,
+        Signal::Term => Sig::SIGTERM,
+        Signal::Kill => Sig::SIGKILL,
     };
-    // SAFETY: plain kill(2) on the group this module created.
-    unsafe {
-        libc::kill(-(pgid as libc::pid_t), sig);
+    if let Ok(pgid) = i32::try_from(pgid) {
+        // The group may be gone already; there is nothing else to do then.
+        let _ = killpg(nix::unistd::Pid::from_raw(pgid), sig);
     }
 }
 
@@ -195,18 +209,28 @@ pub fn kill_all() {
         kill_group(pid, Signal::Kill);
         eprintln!("interrupted: {label} (QEMU pid {pid} killed)");
     }
-    #[cfg(unix)]
-    {
-        let until = Instant::now() + Duration::from_millis(500);
-        let mut pending: Vec<u32> = live.keys().copied().collect();
-        while !pending.is_empty() && Instant::now() < until {
-            // SAFETY: waitpid on our own children; a runner thread that
-            // reaped one first makes it return ECHILD, which also ends it.
-            pending.retain(|&pid| unsafe {
-                libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), libc::WNOHANG) == 0
-            });
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
+    reap(live.keys().copied().collect(), Duration::from_millis(500));
     std::mem::forget(live);
 }
+
+/// Reaps the given children within `limit`; a runner thread that reaped one
+/// first makes waitpid fail with ECHILD, which also ends the wait for it.
+#[cfg(unix)]
+fn reap(mut pending: Vec<u32>, limit: Duration) {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    use std::time::Instant;
+    let until = Instant::now() + limit;
+    while !pending.is_empty() && Instant::now() < until {
+        pending.retain(|&pid| {
+            let pid = nix::unistd::Pid::from_raw(pid as i32);
+            matches!(
+                waitpid(pid, Some(WaitPidFlag::WNOHANG)),
+                Ok(WaitStatus::StillAlive)
+            )
+        });
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[cfg(not(unix))]
+fn reap(_pending: Vec<u32>, _limit: Duration) {}

@@ -1,0 +1,235 @@
+//! `cargo xtask bench firmware`: the kernel's measured goals.
+//!
+//! - Flash and RAM per release image, as `cargo xtask size-check` accounts
+//!   them (PT_LOAD program headers), in process.
+//! - Instructions per context switch on each board, printed by the
+//!   `switch_bench` image run through the QEMU harness under `-icount
+//!   shift=0` (RISC-V: from `minstret`; Cortex-M3: from SysTick virtual
+//!   time, one instruction per virtual nanosecond; see the image and the
+//!   kernel's ports).
+//! - RAM per task: its control block and its stack.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::boards::{Board, Boards};
+use crate::cargo::{self, Image, Profile};
+use crate::elf::{self, Elf};
+use crate::qemu;
+use crate::workspace::Workspace;
+
+/// The image that measures the switch, in the `fw-tests` package.
+const BENCH_IMAGE: &str = "switch_bench";
+/// Harness fixtures are not product images; they are left out of the table.
+const FIXTURES: &str = "fw-fixtures";
+/// Per-image flash goal in bytes, per target triple.
+const FLASH_GOALS: [(&str, u64); 2] = [
+    ("thumbv7m-none-eabi", 8 * 1024),
+    ("riscv32imac-unknown-none-elf", 10 * 1024),
+];
+/// Instructions per context switch we aim for.
+const SWITCH_GOAL: u64 = 100;
+/// Wall-clock limit for one bench run (it takes well under a second).
+const RUN_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn run() -> Result<()> {
+    let ws = Workspace::load()?;
+    let boards = Boards::load(&ws)?;
+    let all: Vec<&Board> = boards.all().iter().collect();
+    let images = cargo::build_images(&ws, &all, &[Profile::Release])?;
+    footprint_table(&boards, &images)?;
+    println!();
+    switch_table(&all, &images)
+}
+
+/// Flash and RAM per product image, with the flash goal of its triple.
+///
+/// Errors: an image cannot be read or accounted.
+fn footprint_table(boards: &Boards, images: &[Image]) -> Result<()> {
+    println!("firmware footprint (release, bytes, as `cargo xtask size-check` counts them)");
+    println!(
+        "{:<16} {:<13} {:>7} {:>7} {:>9}",
+        "image", "board", "flash", "RAM", "flash goal"
+    );
+    for image in images.iter().filter(|i| i.package() != FIXTURES) {
+        let (flash, ram) = footprint(boards, image)?;
+        let goal = FLASH_GOALS
+            .iter()
+            .find(|(t, _)| *t == image.target)
+            .map(|(_, g)| *g);
+        let verdict = match goal {
+            Some(g) if flash <= g => format!("<= {g} ok"),
+            Some(g) => format!("> {g} OVER"),
+            None => "-".into(),
+        };
+        println!(
+            "{:<16} {:<13} {:>7} {:>7} {:>9}",
+            image.bin(),
+            image.id.board,
+            flash,
+            ram,
+            verdict
+        );
+    }
+    Ok(())
+}
+
+/// Flash and RAM bytes of `image` on its board.
+///
+/// Errors: the ELF cannot be read, parsed or accounted.
+fn footprint(boards: &Boards, image: &Image) -> Result<(u64, u64)> {
+    let board = boards
+        .get(&image.id.board)
+        .with_context(|| format!("no board `{}`", image.id.board))?;
+    let data = std::fs::read(&image.elf)
+        .with_context(|| format!("cannot read {}", image.elf.display()))?;
+    let usage = Elf::parse(&data)
+        .and_then(|e| elf::account(&e, board.memory_map()))
+        .map_err(|e| anyhow!("{}: {e}", image.elf.display()))?;
+    Ok((usage.flash_bytes, usage.ram_bytes))
+}
+
+/// Instructions per context switch, per board, from `switch_bench`.
+///
+/// Errors: the image is missing, fails, or prints no figures.
+fn switch_table(boards: &[&Board], images: &[Image]) -> Result<()> {
+    println!(
+        "context switch ({BENCH_IMAGE} under QEMU -icount shift=0; goal <= {SWITCH_GOAL} instructions)"
+    );
+    println!(
+        "{:<13} {:>10} {:>12} {:>10} {:>11}  counter",
+        "board", "per switch", "yield+switch", "TCB bytes", "stack used"
+    );
+    for board in boards {
+        let Some(image) = images
+            .iter()
+            .find(|i| i.bin() == BENCH_IMAGE && i.id.board == board.name)
+        else {
+            bail!("no `{BENCH_IMAGE}` image was built for {}", board.name);
+        };
+        let transcript = run_image(&image.elf, board)?;
+        let figures = SwitchFigures::parse(&transcript).with_context(|| {
+            format!(
+                "{BENCH_IMAGE} on {}: unexpected transcript:\n{transcript}",
+                board.name
+            )
+        })?;
+        let counter = if board.target.starts_with("riscv") {
+            "minstret"
+        } else {
+            "SysTick virtual time"
+        };
+        println!(
+            "{:<13} {:>10} {:>12} {:>10} {:>11}  {counter}",
+            board.name,
+            figures.per_switch,
+            figures.per_yield,
+            figures.tcb_bytes,
+            format!("{}/{}", figures.stack_used, figures.stack_size),
+        );
+    }
+    println!(
+        "RAM per task = TCB + its declared stack (switch_bench's tasks: stack used / declared, bytes)"
+    );
+    Ok(())
+}
+
+/// Runs `elf` on `board` through the QEMU harness, returning the
+/// firmware's console output.
+///
+/// Errors: QEMU cannot start, or the image does not exit 0.
+fn run_image(elf: &Path, board: &Board) -> Result<String> {
+    let outcome = qemu::run_elf(board, elf, RUN_TIMEOUT)?;
+    let console = outcome.console.join("\n");
+    if outcome.exit_code() != Some(0) {
+        bail!(
+            "{} on {} did not pass ({:?}):\n{console}",
+            elf.display(),
+            board.name,
+            outcome.end
+        );
+    }
+    Ok(console)
+}
+
+/// Figures printed by the `switch_bench` image.
+#[derive(Debug, PartialEq, Eq)]
+struct SwitchFigures {
+    per_switch: u64,
+    per_yield: u64,
+    tcb_bytes: u64,
+    /// Most stack bytes used by a task of the bench, of `stack_size`.
+    stack_used: u64,
+    stack_size: u64,
+}
+
+impl SwitchFigures {
+    fn parse(transcript: &str) -> Result<Self> {
+        let number = |key: &str| -> Result<u64> {
+            transcript
+                .lines()
+                .find_map(|l| l.trim_end().strip_prefix(key))
+                .with_context(|| format!("no line `{key}N`"))?
+                .trim()
+                .parse()
+                .with_context(|| format!("`{key}` is not followed by a number"))
+        };
+        let (mut stack_used, mut stack_size) = (0, 0);
+        for line in transcript.lines() {
+            // `stack <task>: used <n> of <size> bytes`
+            let Some(rest) = line.strip_prefix("stack ") else {
+                continue;
+            };
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            if let [_, "used", used, "of", size, "bytes"] = words[..] {
+                stack_used = stack_used.max(used.parse()?);
+                stack_size = size.parse()?;
+            }
+        }
+        if stack_size == 0 {
+            bail!("no `stack <task>: used N of M bytes` line");
+        }
+        Ok(Self {
+            per_switch: number("instructions per switch: ")?,
+            per_yield: number("instructions per yield with switch: ")?,
+            tcb_bytes: number("tcb bytes: ")?,
+            stack_used,
+            stack_size,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_switch_bench_transcript() {
+        let t = "switch_bench: 2000 yields between two tasks\n\
+                 instructions per yield with switch: 155\r\n\
+                 instructions per yield without switch: 31\n\
+                 instructions per switch: 124\n\
+                 tcb bytes: 48\n\
+                 stack bench: used 184 of 1024 bytes\n\
+                 stack ping: used 104 of 1024 bytes\n\
+                 PASS switch_bench\n";
+        assert_eq!(
+            SwitchFigures::parse(t).unwrap(),
+            SwitchFigures {
+                per_switch: 124,
+                per_yield: 155,
+                tcb_bytes: 48,
+                stack_used: 184,
+                stack_size: 1024
+            }
+        );
+    }
+
+    #[test]
+    fn a_missing_figure_is_an_error() {
+        let err = SwitchFigures::parse("stack a: used 1 of 2 bytes\n").unwrap_err();
+        assert!(err.to_string().contains("instructions per switch"), "{err}");
+    }
+}

@@ -1,0 +1,298 @@
+//! The step cache: a SHA-256 key over everything a step declares as input
+//! (the files its globs match, tool versions, environment variables and its
+//! command lines), and the stored record of its last successful run.
+//!
+//! Only successful runs are stored. A hit also needs the step's outputs to
+//! be exactly as that run left them. Cargo's own fingerprints stay in charge
+//! of compilation; this cache only skips whole steps.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::plan::{Step, Tool};
+use crate::boards::Boards;
+use crate::cmd::{describe, shell};
+use crate::toolkits;
+use crate::workspace::{Workspace, write_atomic};
+
+/// A stored successful run of one step.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Entry {
+    pub key: String,
+    /// Wall time of the run that was stored, in seconds.
+    pub duration_s: f64,
+    /// SHA-256 of every output file, by path.
+    pub outputs: BTreeMap<String, String>,
+    /// Test cases parsed from the run's output.
+    #[serde(default)]
+    pub tests: Vec<super::exec::TestRecord>,
+}
+
+/// Hashes inputs for one ci run; file digests and tool versions are computed
+/// once and shared by every step.
+pub struct Hasher<'a> {
+    ws: &'a Workspace,
+    files: Vec<String>,
+    digests: HashMap<String, String>,
+    tools: HashMap<Tool, String>,
+}
+
+impl<'a> Hasher<'a> {
+    /// Lists the workspace's files: what git tracks plus untracked files it
+    /// does not ignore, or, outside a git checkout, every file except the
+    /// target directory, `.git` and `.cache`.
+    ///
+    /// Errors: the workspace cannot be listed.
+    pub fn new(ws: &'a Workspace) -> Result<Self> {
+        let files = list_files(ws)?;
+        Ok(Self {
+            ws,
+            files,
+            digests: HashMap::new(),
+            tools: HashMap::new(),
+        })
+    }
+
+    /// The step's cache key: lowercase hex SHA-256.
+    ///
+    /// Errors: a glob is malformed or a matched file cannot be read.
+    pub fn key(&mut self, step: &Step) -> Result<String> {
+        let include = globset(&step.inputs.include)?;
+        let exclude = globset(&step.inputs.exclude)?;
+        let mut h = Sha256::new();
+        let field = |h: &mut Sha256, tag: &str, value: &str| {
+            h.update(tag.as_bytes());
+            h.update([0]);
+            h.update((value.len() as u64).to_le_bytes());
+            h.update(value.as_bytes());
+        };
+        field(&mut h, "step", step.name);
+        for argv in &step.commands {
+            field(&mut h, "command", &argv.join("\u{1f}"));
+        }
+        for var in &step.inputs.env {
+            let value = std::env::var(var).unwrap_or_default();
+            field(&mut h, "env", &format!("{var}={value}"));
+        }
+        for &tool in &step.inputs.tools {
+            let version = self.tool_version(tool);
+            field(&mut h, "tool", &version);
+        }
+        let matched: Vec<String> = self
+            .files
+            .iter()
+            .filter(|f| include.is_match(f.as_str()) && !exclude.is_match(f.as_str()))
+            .cloned()
+            .collect();
+        for file in matched {
+            let digest = self.digest(&file)?;
+            field(&mut h, "file", &format!("{file}:{digest}"));
+        }
+        Ok(hex(&h.finalize()))
+    }
+
+    fn digest(&mut self, rel: &str) -> Result<String> {
+        if let Some(d) = self.digests.get(rel) {
+            return Ok(d.clone());
+        }
+        let path = self.ws.root.join(rel);
+        // A listed file that is gone (deleted but not yet staged) hashes as
+        // absent rather than failing the run.
+        let d = match std::fs::read(&path) {
+            Ok(bytes) => hex(&Sha256::digest(&bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "absent".into(),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        self.digests.insert(rel.to_string(), d.clone());
+        Ok(d)
+    }
+
+    fn tool_version(&mut self, tool: Tool) -> String {
+        if let Some(v) = self.tools.get(&tool) {
+            return v.clone();
+        }
+        let version = tool_version(self.ws, tool);
+        self.tools.insert(tool, version.clone());
+        version
+    }
+}
+
+/// The tool's version output, or a marker saying why there is none, so an
+/// install or removal changes the key.
+fn tool_version(ws: &Workspace, tool: Tool) -> String {
+    let Ok(sh) = shell(&ws.root) else {
+        return "no shell".into();
+    };
+    let version = |program: &std::path::Path| describe(sh.cmd(program).arg("--version"));
+    match tool {
+        Tool::Rustc => describe(sh.cmd("rustc").arg("-vV")),
+        Tool::Qemu => match Boards::load(ws) {
+            Ok(b) => {
+                let mut bins: Vec<&str> = b.all().iter().map(|b| b.qemu.as_str()).collect();
+                bins.sort();
+                bins.dedup();
+                let versions: Vec<String> = bins
+                    .iter()
+                    .map(|q| version(std::path::Path::new(q)))
+                    .collect();
+                versions.join("\n")
+            }
+            Err(e) => format!("boards: {e}"),
+        },
+        Tool::Nvcc => toolkits::find_nvcc(ws)
+            .map(|n| version(&n.path))
+            .unwrap_or_else(|| "nvcc: absent".into()),
+        Tool::Actionlint | Tool::Zizmor | Tool::Hadolint => {
+            let name = tool.linter().unwrap_or_default();
+            toolkits::find_linter(ws, name)
+                .map(|p| version(&p))
+                .unwrap_or_else(|| format!("{name}: absent"))
+        }
+    }
+}
+
+fn globset(globs: &[&str]) -> Result<GlobSet> {
+    let mut b = GlobSetBuilder::new();
+    for g in globs {
+        b.add(Glob::new(g).with_context(|| format!("invalid ci input glob `{g}`"))?);
+    }
+    Ok(b.build()?)
+}
+
+fn list_files(ws: &Workspace) -> Result<Vec<String>> {
+    let mut files = match crate::git::files(&ws.root) {
+        Some(files) => files,
+        None => walk(ws)?,
+    };
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+fn walk(ws: &Workspace) -> Result<Vec<String>> {
+    let skip = [
+        ws.target_dir.clone(),
+        ws.root.join(".git"),
+        ws.cache_dir(),
+        ws.root.join("target"),
+    ];
+    let mut files = Vec::new();
+    let mut stack = vec![ws.root.clone()];
+    while let Some(dir) = stack.pop() {
+        let entries =
+            std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if skip.contains(&path) {
+                continue;
+            }
+            let ty = entry.file_type()?;
+            if ty.is_dir() {
+                stack.push(path);
+            } else if ty.is_file()
+                && let Ok(rel) = path.strip_prefix(&ws.root)
+            {
+                files.push(rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// Lowercase hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The cache for one workspace: `<target_dir>/xtask-cache/ci/<root hash>/`,
+/// keyed by the workspace root so checkouts that share a target directory
+/// never share results.
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    pub fn new(ws: &Workspace) -> Self {
+        let root = ws.root.to_string_lossy();
+        let tag = &hex(&Sha256::digest(root.as_bytes()))[..16];
+        Self {
+            dir: ws.target_dir.join("xtask-cache").join("ci").join(tag),
+        }
+    }
+
+    fn path(&self, step: &str) -> PathBuf {
+        self.dir.join(format!("{step}.json"))
+    }
+
+    /// The stored entry for `step` when its key matches and its outputs are
+    /// unchanged; `None` otherwise, including for an unreadable entry.
+    pub fn lookup(&self, step: &Step, key: &str) -> Option<Entry> {
+        let text = std::fs::read_to_string(self.path(step.name)).ok()?;
+        let entry: Entry = serde_json::from_str(&text).ok()?;
+        if entry.key != key {
+            return None;
+        }
+        let now = output_digests(&step.outputs).ok()?;
+        (now == entry.outputs).then_some(entry)
+    }
+
+    /// Stores a successful run.
+    ///
+    /// Errors: an output cannot be read or the entry cannot be written.
+    pub fn store(
+        &self,
+        step: &Step,
+        key: &str,
+        duration_s: f64,
+        tests: Vec<super::exec::TestRecord>,
+    ) -> Result<()> {
+        let entry = Entry {
+            key: key.to_string(),
+            duration_s,
+            outputs: output_digests(&step.outputs)?,
+            tests,
+        };
+        write_atomic(
+            &self.path(step.name),
+            serde_json::to_string_pretty(&entry)?.as_bytes(),
+        )
+    }
+
+    /// Forgets `step`, so a failed run can never be mistaken for a pass.
+    pub fn forget(&self, step: &str) {
+        let _ = std::fs::remove_file(self.path(step));
+    }
+}
+
+/// SHA-256 of every file under the given paths; a missing output is recorded
+/// as missing, so a later run that finds it again does not match.
+fn output_digests(outputs: &[PathBuf]) -> Result<BTreeMap<String, String>> {
+    let mut map = BTreeMap::new();
+    for out in outputs {
+        let mut stack = vec![out.clone()];
+        while let Some(p) = stack.pop() {
+            let key = p.to_string_lossy().into_owned();
+            match std::fs::metadata(&p) {
+                Ok(m) if m.is_dir() => {
+                    for e in std::fs::read_dir(&p)? {
+                        stack.push(e?.path());
+                    }
+                }
+                Ok(_) => {
+                    let bytes = std::fs::read(&p)
+                        .with_context(|| format!("cannot read {}", p.display()))?;
+                    map.insert(key, hex(&Sha256::digest(&bytes)));
+                }
+                Err(_) => {
+                    map.insert(key, "missing".into());
+                }
+            }
+        }
+    }
+    Ok(map)
+}

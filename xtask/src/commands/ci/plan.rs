@@ -1,0 +1,327 @@
+//! The ci plan: every step, in the order plain `cargo xtask ci` runs them,
+//! the job each belongs to (one GitHub matrix entry per job), the commands a
+//! step runs, and the inputs its cache key is made of.
+
+use std::path::PathBuf;
+
+use crate::workspace::Workspace;
+
+/// Files every step depends on: the manifests, the toolchain pin, cargo's
+/// configuration, and xtask itself, which implements every step.
+const COMMON: &[&str] = &[
+    "Cargo.toml",
+    "Cargo.lock",
+    "**/Cargo.toml",
+    "rust-toolchain.toml",
+    ".cargo/**",
+    "xtask/**",
+];
+
+/// Firmware inputs: sources, board data, test manifest, expected
+/// transcripts, budgets and the size baseline.
+const FIRMWARE: &[&str] = &["firmware/**", "qemu/**"];
+
+/// Environment variables that change what cargo and rustc produce.
+const CARGO_ENV: &[&str] = &[
+    "RUSTFLAGS",
+    "RUSTDOCFLAGS",
+    "CARGO_ENCODED_RUSTFLAGS",
+    "CARGO_BUILD_RUSTFLAGS",
+    "CARGO_PROFILE_DEV_OPT_LEVEL",
+    "CARGO_PROFILE_RELEASE_OPT_LEVEL",
+    "CARGO_PROFILE_RELEASE_LTO",
+    "RUSTC_WRAPPER",
+    "SOURCE_DATE_EPOCH",
+];
+
+/// A GitHub matrix job: the steps it runs are the plan's steps with that job.
+#[derive(
+    clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Job {
+    Lint,
+    Test,
+    Firmware,
+    Native,
+    /// Nightly only.
+    Fuzz,
+    /// Nightly only.
+    Reproducibility,
+    /// Nightly only.
+    Audit,
+}
+
+impl Job {
+    /// The name used by `--job`, `--matrix` and the reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Lint => "lint",
+            Self::Test => "test",
+            Self::Firmware => "firmware",
+            Self::Native => "native",
+            Self::Fuzz => "fuzz",
+            Self::Reproducibility => "reproducibility",
+            Self::Audit => "audit",
+        }
+    }
+}
+
+/// A tool whose version is part of a step's cache key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Tool {
+    /// `rustc -vV`: the toolchain (rustfmt and clippy ship with it).
+    Rustc,
+    /// Every QEMU system emulator named in `qemu/boards.toml`.
+    Qemu,
+    /// The CUDA compiler, when installed.
+    Nvcc,
+    Actionlint,
+    Zizmor,
+    Hadolint,
+}
+
+impl Tool {
+    /// The executable of a linter that `setup --lint` installs.
+    pub fn linter(self) -> Option<&'static str> {
+        match self {
+            Self::Actionlint => Some("actionlint"),
+            Self::Zizmor => Some("zizmor"),
+            Self::Hadolint => Some("hadolint"),
+            Self::Rustc | Self::Qemu | Self::Nvcc => None,
+        }
+    }
+}
+
+/// What a step's cache key is made of, besides its commands.
+#[derive(Clone, Debug, Default)]
+pub struct Inputs {
+    /// Globs over workspace files (relative to the root, `/`-separated).
+    pub include: Vec<&'static str>,
+    /// Globs removed from `include`.
+    pub exclude: Vec<&'static str>,
+    pub tools: Vec<Tool>,
+    pub env: Vec<&'static str>,
+}
+
+/// One ci step.
+#[derive(Clone, Debug)]
+pub struct Step {
+    /// Unique name, used by `--step`, the reports and the summary.
+    pub name: &'static str,
+    /// The matrix job that runs it.
+    pub job: Job,
+    /// Command lines, run in order; `cargo xtask …` runs this same xtask.
+    pub commands: Vec<Vec<String>>,
+    pub inputs: Inputs,
+    /// Files or directories the step writes; a cached result counts only
+    /// while they are still exactly as that run left them.
+    pub outputs: Vec<PathBuf>,
+    /// A JUnit file the step writes, merged into `reports/junit.xml`.
+    pub junit: Option<PathBuf>,
+    /// Whether the output holds libtest results to turn into test cases.
+    pub libtest: bool,
+}
+
+impl Step {
+    /// The exact command line that reruns the step.
+    pub fn rerun(&self) -> String {
+        self.commands
+            .iter()
+            .map(|argv| argv.join(" "))
+            .collect::<Vec<_>>()
+            .join(" && ")
+    }
+}
+
+/// The jobs, in order, for `--matrix`.
+pub fn jobs(steps: &[Step]) -> Vec<Job> {
+    let mut jobs: Vec<Job> = Vec::new();
+    for step in steps {
+        if !jobs.contains(&step.job) {
+            jobs.push(step.job);
+        }
+    }
+    jobs
+}
+
+fn argv(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| w.to_string()).collect()
+}
+
+fn inputs(include: &[&[&'static str]], tools: &[Tool]) -> Inputs {
+    Inputs {
+        include: include.iter().flat_map(|g| g.iter().copied()).collect(),
+        exclude: Vec::new(),
+        tools: tools.to_vec(),
+        env: CARGO_ENV.to_vec(),
+    }
+}
+
+/// The steps of plain `cargo xtask ci`, in order; with `nightly`, followed by
+/// the slow checks of the nightly workflow.
+pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
+    let reports = ws.reports_dir();
+    let dist = ws.target_dir.join("dist");
+    let path = |p: &PathBuf| p.to_string_lossy().into_owned();
+    let qemu_junit = reports.join("qemu-junit.xml");
+    let qemu_json = reports.join("qemu.json");
+    let step = |name, job, commands: Vec<Vec<String>>, inputs: Inputs| Step {
+        name,
+        job,
+        commands,
+        inputs,
+        outputs: Vec::new(),
+        junit: None,
+        libtest: false,
+    };
+    let all_but_docs = {
+        let mut i = inputs(&[&["**"]], &[Tool::Rustc]);
+        i.exclude = vec!["**/*.md", ".github/**", "ci-docker/**", ".ci/**"];
+        i
+    };
+    let mut steps = vec![
+        step(
+            "fmt",
+            Job::Lint,
+            vec![argv(&["cargo", "fmt", "--all", "--check"])],
+            inputs(
+                &[COMMON, &["**/*.rs", "**/rustfmt.toml", "**/.rustfmt.toml"]],
+                &[Tool::Rustc],
+            ),
+        ),
+        step(
+            "clippy",
+            Job::Lint,
+            vec![argv(&["cargo", "xtask", "clippy"])],
+            all_but_docs.clone(),
+        ),
+        Step {
+            libtest: true,
+            ..step(
+                "test",
+                Job::Test,
+                vec![argv(&["cargo", "test"])],
+                // Tests read anything, the workflows and the CI image included,
+                // and run QEMU and nvcc.
+                inputs(&[&["**"]], &[Tool::Rustc, Tool::Qemu, Tool::Nvcc]),
+            )
+        },
+        step(
+            "build",
+            Job::Firmware,
+            vec![argv(&[
+                "cargo",
+                "xtask",
+                "build",
+                "--target",
+                "all",
+                "--profile",
+                "all",
+            ])],
+            inputs(&[COMMON, FIRMWARE], &[Tool::Rustc]),
+        ),
+        Step {
+            outputs: vec![qemu_junit.clone(), qemu_json.clone()],
+            junit: Some(qemu_junit.clone()),
+            ..step(
+                "qemu",
+                Job::Firmware,
+                vec![vec![
+                    "cargo".into(),
+                    "xtask".into(),
+                    "qemu".into(),
+                    "--junit".into(),
+                    path(&qemu_junit),
+                    "--json".into(),
+                    path(&qemu_json),
+                ]],
+                inputs(&[COMMON, FIRMWARE], &[Tool::Rustc, Tool::Qemu]),
+            )
+        },
+        Step {
+            outputs: vec![reports.join("size.md"), reports.join("size.json")],
+            ..step(
+                "size-check",
+                Job::Firmware,
+                vec![argv(&["cargo", "xtask", "size-check"])],
+                inputs(&[COMMON, FIRMWARE], &[Tool::Rustc]),
+            )
+        },
+        Step {
+            libtest: true,
+            ..step(
+                "native",
+                Job::Native,
+                vec![argv(&["cargo", "xtask", "native"])],
+                Inputs {
+                    env: [CARGO_ENV, &["CUDA_PATH", "CUDA_HOME", "NVCC_CCBIN"]].concat(),
+                    ..inputs(
+                        &[COMMON, &["native/**", "firmware/dsp/**"]],
+                        &[Tool::Rustc, Tool::Nvcc],
+                    )
+                },
+            )
+        },
+        Step {
+            outputs: vec![dist.clone()],
+            ..step(
+                "release",
+                Job::Firmware,
+                vec![
+                    argv(&["cargo", "xtask", "release", "--out", &path(&dist)]),
+                    argv(&["cargo", "xtask", "release", "--verify", &path(&dist)]),
+                ],
+                inputs(
+                    &[COMMON, FIRMWARE, &["LICENSE*", "README.md"]],
+                    &[Tool::Rustc],
+                ),
+            )
+        },
+        step(
+            "workflow-lint",
+            Job::Lint,
+            vec![argv(&["cargo", "xtask", "ci", "lint"])],
+            inputs(
+                &[COMMON, &[".github/**", "ci-docker/**", ".ci/**"]],
+                &[Tool::Actionlint, Tool::Zizmor, Tool::Hadolint],
+            ),
+        ),
+        step(
+            "cross-check",
+            Job::Lint,
+            CROSS_TARGETS
+                .iter()
+                .map(|t| argv(&["cargo", "check", "-p", "xtask", "--target", t]))
+                .collect(),
+            inputs(&[COMMON], &[Tool::Rustc]),
+        ),
+    ];
+    if nightly {
+        steps.extend([
+            step(
+                "fuzz",
+                Job::Fuzz,
+                vec![argv(&["cargo", "xtask", "ci", "fuzz"])],
+                inputs(&[COMMON, &["fuzz/**", "qemu/boards.toml"]], &[Tool::Rustc]),
+            ),
+            step(
+                "reproducibility",
+                Job::Reproducibility,
+                vec![argv(&["cargo", "xtask", "release", "--reproducible"])],
+                inputs(&[&["**"]], &[Tool::Rustc]),
+            ),
+            step(
+                "audit",
+                Job::Audit,
+                vec![argv(&["cargo", "xtask", "ci", "audit"])],
+                inputs(&[COMMON], &[]),
+            ),
+        ]);
+    }
+    steps
+}
+
+/// Host triples `cross-check` type-checks xtask for, so that `cargo xtask`
+/// keeps building on Windows and macOS.
+pub const CROSS_TARGETS: [&str; 2] = ["x86_64-pc-windows-msvc", "aarch64-apple-darwin"];

@@ -1,0 +1,99 @@
+//! `cargo xtask qemu`: builds the firmware test images and runs each on its
+//! QEMU board with trustworthy verdicts (see `README.md`, "QEMU harness"), or
+//! runs one ELF with `--elf` (also the cargo runner of both firmware targets).
+
+pub mod bench;
+mod report;
+mod single;
+mod suite;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+
+use crate::boards::{BoardArgs, Boards};
+use crate::cargo::Profile;
+use crate::qemu::{DEFAULT_TIMEOUT, process};
+use crate::workspace::Workspace;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Run this one ELF and nothing else (what the cargo runner does).
+    #[arg(long, value_name = "PATH")]
+    pub elf: Option<PathBuf>,
+    #[command(flatten)]
+    pub boards: BoardArgs,
+    /// Seconds per image; overrides the manifest and the 30 s default.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+    /// Scales every timeout (slow hosts, sanitiser builds).
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
+    pub timeout_multiplier: f64,
+    /// Firmware profile to build and run.
+    #[arg(long, value_enum, default_value_t = Profile::Release)]
+    pub profile: Profile,
+    /// Parallel QEMU runs (default: the number of CPU cores).
+    #[arg(short = 'j', long)]
+    pub jobs: Option<usize>,
+    /// Rerun a failed test up to N times; one that then passes is `flaky`.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retry_failed: u32,
+    /// Exit non-zero when a test was flaky.
+    #[arg(long)]
+    pub fail_on_flaky: bool,
+    /// Run only this test (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub test: Vec<String>,
+    /// Run only the tests that failed or errored in the last run (its JSON
+    /// report under `<target_dir>/reports/`).
+    #[arg(long)]
+    pub only_failed: bool,
+    /// Run shard N of M (1-based), e.g. `--subset 2/4`.
+    #[arg(long, value_name = "N/M", value_parser = suite::Subset::parse)]
+    pub subset: Option<suite::Subset>,
+    /// List the selected tests and exit without building.
+    #[arg(long)]
+    pub list: bool,
+    /// Write a JUnit XML report here.
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// Write a JSON report here (one is always written under
+    /// `<target_dir>/reports/qemu.json`).
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Test manifest (default `qemu/tests.toml`).
+    #[arg(long, value_name = "PATH")]
+    pub manifest: Option<PathBuf>,
+    /// What cargo passes after the ELF path when used as the runner; the
+    /// firmware has no command line, so these are ignored with a warning.
+    #[arg(requires = "elf", value_name = "ARGS")]
+    pub runner_args: Vec<String>,
+}
+
+impl Args {
+    /// A test's timeout after `--timeout` and `--timeout-multiplier`.
+    fn timeout(&self, manifest: Option<Duration>) -> Duration {
+        self.timeout
+            .map(Duration::from_secs_f64)
+            .or(manifest)
+            .unwrap_or(DEFAULT_TIMEOUT)
+            .mul_f64(self.timeout_multiplier)
+    }
+}
+
+pub fn run(args: Args) -> Result<()> {
+    if args.timeout.is_some_and(|t| !(t > 0.0 && t.is_finite())) {
+        bail!("--timeout must be a positive number of seconds");
+    }
+    if !(args.timeout_multiplier > 0.0 && args.timeout_multiplier.is_finite()) {
+        bail!("--timeout-multiplier must be a positive number");
+    }
+    let ws = Workspace::load()?;
+    let boards = Boards::load(&ws)?;
+    process::install_interrupt_handler();
+    match &args.elf {
+        Some(elf) => single::run(&args, &boards, elf),
+        None => suite::run(&ws, &boards, &args),
+    }
+}

@@ -1,0 +1,210 @@
+//! Running the selected cases: `jobs` threads, each spawning and reaping its
+//! own QEMU (PR_SET_PDEATHSIG follows the spawning thread), with retries.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::super::Args;
+use super::super::report::{Attempt, CaseResult, Status};
+use super::select::Case;
+use super::summary::Printer;
+use crate::cargo::{Image, Profile};
+use crate::qemu::manifest::Manifest;
+use crate::qemu::{self, Expectation, RunSpec, Verdict};
+
+/// Console lines kept in reports and failure messages.
+const TAIL_LINES: usize = 20;
+
+/// What every case of one suite run shares.
+pub struct Run<'a> {
+    pub images: &'a [Image],
+    pub manifest: &'a Manifest,
+    pub args: &'a Args,
+    pub manifest_path: &'a Path,
+}
+
+impl Run<'_> {
+    /// Runs every case on `jobs` threads; results in the order of `cases`.
+    pub fn all(&self, cases: &[Case<'_>], jobs: usize) -> Vec<CaseResult> {
+        let out = Printer::new(cases.len());
+        let next = AtomicUsize::new(0);
+        let results: Mutex<Vec<Option<CaseResult>>> =
+            Mutex::new(cases.iter().map(|_| None).collect());
+        std::thread::scope(|s| {
+            for _ in 0..jobs.min(cases.len()) {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        let Some(case) = cases.get(i) else { break };
+                        out.started(&case.id.to_string());
+                        let r = self.case(case);
+                        out.finished(&r);
+                        results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+                    }
+                });
+            }
+        });
+        out.done();
+        results
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// One case: skipped, an error (missing image or transcript, QEMU that
+    /// cannot start), or the verdict of its last attempt.
+    fn case(&self, case: &Case<'_>) -> CaseResult {
+        let test = case.test;
+        let mut r = CaseResult {
+            id: case.id.clone(),
+            name: test.name.clone(),
+            board: case.board.name.clone(),
+            target: case.board.target.clone(),
+            status: Status::Error,
+            reason: None,
+            duration_s: 0.0,
+            retries: 0,
+            exit_code: None,
+            expected_exit_code: test.exit_code,
+            elf: None,
+            log_tail: Vec::new(),
+            mismatch: None,
+            failed_attempts: Vec::new(),
+            rerun: self.rerun_command(case),
+        };
+        if let Some(reason) = &test.skip {
+            r.status = Status::Skipped;
+            r.reason = Some(reason.clone());
+            return r;
+        }
+        let Some(image) = self
+            .images
+            .iter()
+            .find(|i| i.is(&case.board.name, &test.package, &test.bin))
+        else {
+            r.reason = Some(format!(
+                "ELF missing: package `{}` built no bin `{}` for {}",
+                test.package, test.bin, case.board.target
+            ));
+            return r;
+        };
+        r.elf = Some(image.elf.clone());
+        match test.expectation(self.manifest.dir(), case.board) {
+            Ok(expectation) => self.attempts(case, image, &expectation, r),
+            Err(e) => {
+                r.reason = Some(format!("{e:#}"));
+                r
+            }
+        }
+    }
+
+    /// Runs the case until it passes or `--retry-failed` attempts are spent.
+    fn attempts(
+        &self,
+        case: &Case<'_>,
+        image: &Image,
+        expectation: &Expectation,
+        mut r: CaseResult,
+    ) -> CaseResult {
+        let retries = self.args.retry_failed;
+        for attempt in 0..=retries {
+            let mut watch = expectation.watcher();
+            let outcome = qemu::run(RunSpec {
+                board: case.board,
+                elf: &image.elf,
+                extra_args: &case.test.qemu_args,
+                timeout: self.args.timeout(case.test.timeout),
+                watch: &mut watch,
+                echo: false,
+                label: &case.id.to_string(),
+            });
+            let outcome = match outcome {
+                Ok(o) => o,
+                Err(e) => {
+                    r.status = Status::Error;
+                    r.reason = Some(format!("{e:#}"));
+                    return r;
+                }
+            };
+            let judgement = expectation.judge(&outcome);
+            r.retries = attempt;
+            r.duration_s = outcome.wall.as_secs_f64();
+            r.exit_code = outcome.exit_code();
+            r.log_tail = outcome.tail(TAIL_LINES);
+            r.mismatch = judgement.mismatch;
+            match judgement.verdict {
+                Verdict::Passed => {
+                    r.status = if attempt == 0 {
+                        Status::Passed
+                    } else {
+                        Status::Flaky
+                    };
+                    r.reason = (attempt > 0).then(|| format!("passed on retry {attempt}"));
+                    return r;
+                }
+                Verdict::Failed(reason) if attempt < retries => r.failed_attempts.push(Attempt {
+                    reason,
+                    duration_s: r.duration_s,
+                    log_tail: r.log_tail.clone(),
+                }),
+                Verdict::Failed(reason) => {
+                    r.status = Status::Failed;
+                    r.reason = Some(reason);
+                }
+            }
+        }
+        r
+    }
+
+    /// The command that reruns `case` alone with the same settings.
+    fn rerun_command(&self, case: &Case<'_>) -> String {
+        let args = self.args;
+        let mut cmd = format!(
+            "cargo xtask qemu --target {} --test {}",
+            case.board.name, case.test.name
+        );
+        if args.profile != Profile::Release {
+            cmd.push_str(&format!(" --profile {}", args.profile));
+        }
+        if let Some(t) = args.timeout {
+            cmd.push_str(&format!(" --timeout {t}"));
+        }
+        if args.timeout_multiplier != 1.0 {
+            cmd.push_str(&format!(
+                " --timeout-multiplier {}",
+                args.timeout_multiplier
+            ));
+        }
+        if args.manifest.is_some() {
+            cmd.push_str(&format!(
+                " --manifest {}",
+                shell_word(&self.manifest_path.display().to_string())
+            ));
+        }
+        cmd
+    }
+}
+
+fn shell_word(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+=:".contains(c))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_words_are_quoted() {
+        assert_eq!(shell_word("qemu/tests.toml"), "qemu/tests.toml");
+        assert_eq!(shell_word("my dir/t.toml"), "'my dir/t.toml'");
+    }
+}

@@ -1,0 +1,78 @@
+//! The test suite: select cases (test × board), build the images, run them
+//! in parallel with retries, print verdicts and rerun hints, write the
+//! reports. Each concern has its module: [`select`] (which cases),
+//! [`execute`] (running them), [`summary`] (printing and reports),
+//! [`environment`] (what the reports record about the host) and [`prepare`]
+//! (the images and expectations `cargo xtask bench qemu` runs).
+
+mod environment;
+mod execute;
+pub mod prepare;
+mod select;
+mod summary;
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+use super::Args;
+use crate::boards::{Board, Boards};
+use crate::cargo;
+use crate::qemu::manifest::Manifest;
+use crate::workspace::Workspace;
+
+pub use select::Subset;
+
+pub fn run(ws: &Workspace, boards: &Boards, args: &Args) -> Result<()> {
+    let manifest_path = args
+        .manifest
+        .clone()
+        .unwrap_or_else(|| ws.qemu_dir().join("tests.toml"));
+    let manifest = Manifest::load(&manifest_path, boards)?;
+    let last_report = select::last_report_path(ws, args.manifest.as_deref());
+    let cases = select::cases(&manifest, boards, args, &last_report)?;
+    if args.list {
+        summary::list(&cases);
+        return Ok(());
+    }
+    if cases.is_empty() {
+        summary::nothing_selected(args, &last_report);
+        return Ok(());
+    }
+
+    // Build first: a build failure is an error, never a pass.
+    let used: BTreeSet<&str> = cases.iter().map(|c| c.board.name.as_str()).collect();
+    let build_boards: Vec<&Board> = boards
+        .all()
+        .iter()
+        .filter(|b| used.contains(b.name.as_str()))
+        .collect();
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    // The report's environment (QEMU versions, rustc, git) is gathered while
+    // cargo builds, not while QEMU needs the cores.
+    let (results, duration, env) = std::thread::scope(|s| -> Result<_> {
+        let env = s.spawn(|| environment::capture(ws, &build_boards, jobs, args.profile));
+        let images = cargo::build_images(ws, &build_boards, &[args.profile])
+            .context("building the test images failed; no test was run")?;
+        let started = Instant::now();
+        let run = execute::Run {
+            images: &images,
+            manifest: &manifest,
+            args,
+            manifest_path: &manifest_path,
+        };
+        let results = run.all(&cases, jobs);
+        Ok((results, started.elapsed(), env.join()))
+    })?;
+    summary::finish(
+        args,
+        results,
+        duration,
+        env.unwrap_or_default(),
+        &last_report,
+    )
+}
