@@ -4,8 +4,7 @@
 //! handle, which QEMU passes to its own stdout).
 #![allow(dead_code)] // each test binary uses its own subset
 
-#[path = "../firmware/src/plan.rs"]
-pub mod plan;
+pub use defmt_plan as plan;
 
 use std::{
     env,

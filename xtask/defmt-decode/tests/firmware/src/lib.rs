@@ -2,7 +2,7 @@
 //! the panic handlers and the exit call.
 #![no_std]
 
-pub mod plan;
+pub use defmt_plan as plan;
 
 // cortex-m provides the critical-section implementation defmt-semihosting
 // takes its lock with.

@@ -6,11 +6,13 @@
 #![no_main]
 
 #[cfg(target_arch = "arm")]
-#[path = "arm.rs"]
-mod arch;
+mod arm;
+#[cfg(target_arch = "arm")]
+use arm as arch;
 #[cfg(target_arch = "riscv32")]
-#[path = "riscv.rs"]
-mod arch;
+mod riscv;
+#[cfg(target_arch = "riscv32")]
+use riscv as arch;
 mod sys;
 
 use core::hint::black_box;

@@ -1,28 +1,25 @@
-//! The pseudo-random frames of the `random` image. The host tests include
-//! this file too (`#[path]`): both sides run the same generator from the same
-//! seed, so the host knows every frame the firmware sent without a copy of
-//! them being stored anywhere.
+//! The pseudo-random frames of xtask-defmt's `random` test image. The
+//! firmware and the host tests both depend on this crate: both sides run the
+//! same generator from the same seed, so the host knows every frame the
+//! firmware sent without a copy of them being stored anywhere.
+#![no_std]
 
 /// Seed of the generator.
 pub const SEED: u32 = 0x2545_f491;
 /// How many frames the `random` image sends.
 pub const FRAMES: u32 = 1500;
 
-/// xorshift32 (G. Marsaglia, "Xorshift RNGs", J. Stat. Softw. 8(14), 2003).
-pub struct Rng(u32);
+/// The generator: xorshift32 (G. Marsaglia, "Xorshift RNGs", J. Stat.
+/// Softw. 8(14), 2003), with a bounded draw on top.
+pub struct Rng(dsp::testvec::Xorshift32);
 
 impl Rng {
     pub const fn new(seed: u32) -> Self {
-        Rng(seed)
+        Rng(dsp::testvec::Xorshift32::new(seed))
     }
 
     pub fn next_u32(&mut self) -> u32 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        self.0 = x;
-        x
+        self.0.next_u32()
     }
 
     fn below(&mut self, n: u32) -> u32 {
