@@ -15,20 +15,29 @@ const TXDATA_FULL: u32 = 1 << 31;
 const TXCTRL_ON: u32 = 1 | (1 << 16);
 const IP_TXWM: u32 = 1;
 
-/// Enables the transmitter.
-pub(crate) fn init() {
-    // SAFETY: UART0 transmit control, written once at boot.
-    unsafe { write_volatile(TXCTRL, TXCTRL_ON) };
-}
+/// UART0.
+pub enum Uart0 {}
 
-/// Writes `bytes`, each as soon as the transmit FIFO has room.
-pub(crate) fn write(bytes: &[u8]) {
-    for &b in bytes {
-        // SAFETY: UART0 txdata; a byte is written only when it has room.
-        unsafe {
-            while read_volatile(TXDATA) & TXDATA_FULL != 0 {}
-            write_volatile(TXDATA, u32::from(b));
+impl kernel::Console for Uart0 {
+    /// Enables the transmitter.
+    fn init() {
+        // SAFETY: UART0 transmit control, written once at boot.
+        unsafe { write_volatile(TXCTRL, TXCTRL_ON) };
+    }
+
+    /// Writes `bytes`, each as soon as the transmit FIFO has room.
+    fn write(bytes: &[u8]) {
+        for &b in bytes {
+            // SAFETY: UART0 txdata; a byte is written only when it has room.
+            unsafe {
+                while read_volatile(TXDATA) & TXDATA_FULL != 0 {}
+                write_volatile(TXDATA, u32::from(b));
+            }
         }
+    }
+
+    fn flush() {
+        drain();
     }
 }
 
@@ -47,7 +56,7 @@ const DRAIN_COUNTS: u32 = 2;
 /// not take at once.
 const IDLE_ROUNDS: u32 = 8;
 
-/// Waits until the console has sent everything. QEMU's model sends its
+/// Waits until the console has sent everything (`Console::flush`). QEMU's model sends its
 /// FIFO from a virtual-time timer 100 ns after a write, without blocking
 /// on the host (a write the host does not take at once is finished later
 /// by QEMU's main loop), and in QEMU 10.0 sets `ip.txwm` from `txcnt`
@@ -58,7 +67,7 @@ const IDLE_ROUNDS: u32 = 8;
 /// wakes on a pending enabled interrupt regardless of mstatus.MIE,
 /// privileged spec 3.3.3); mtimecmp and mie are left changed, which only
 /// matters to a run that is about to end.
-pub(crate) fn flush() {
+fn drain() {
     // SAFETY: UART0's interrupt-pending register and the CLINT of hart 0;
     // machine interrupts are masked for the rest of the run, so the timer
     // compares never trap. Only mtimecmp's low word is set: the high words

@@ -1,7 +1,7 @@
 //! Board support for the TI Stellaris LM3S6965 evaluation board (QEMU
-//! `lm3s6965evb`, a Cortex-M3): the vector table, the reset handler, UART0
-//! as the console and the SysTick clock, as [`kernel::Board`] for
-//! [`Lm3s6965evb`].
+//! `lm3s6965evb`, a Cortex-M3): its vector table, UART0 as the console and
+//! the SysTick clock, as [`kernel::Board`] for [`Lm3s6965evb`]. Reset and
+//! the link script are `board-rt`'s.
 //!
 //! Images reach it through the `board` crate with its `lm3s6965evb`
 //! feature. Everything is gated on the board's architecture, so that a
@@ -9,9 +9,11 @@
 #![no_std]
 
 #[cfg(target_arch = "arm")]
-mod startup;
-#[cfg(target_arch = "arm")]
 mod uart;
+
+// LM3S6965 device interrupts: 43 (datasheet, table 2-9).
+#[cfg(target_arch = "arm")]
+board_rt::cortex_m_vector_table!(43);
 
 /// The LM3S6965 evaluation board.
 #[cfg(target_arch = "arm")]
@@ -19,22 +21,17 @@ pub enum Lm3s6965evb {}
 
 #[cfg(target_arch = "arm")]
 impl kernel::Board for Lm3s6965evb {
-    /// SysTick input clock: QEMU runs the LM3S6965 core at the 12 MHz of
-    /// its default clock configuration (RCC reset value, main oscillator
-    /// without PLL).
+    type Console = uart::Uart0;
+
+    /// SysTick input clock: the system clock, 12.5 MHz under QEMU.
+    ///
+    /// QEMU's `hw/arm/stellaris.c` derives the system clock from RCC as a
+    /// 200 MHz source divided by SYSDIV + 1 (`ssys_calculate_system_clock`);
+    /// RCC's reset value 0x078E_3AC0 has SYSDIV = 15, so 200 MHz / 16 =
+    /// 12.5 MHz (80 ns a count) until firmware writes RCC. The SoC does
+    /// not connect SysTick's reference clock ("This SoC does not connect
+    /// the systick reference clock"), so SysTick always counts this clock.
     fn timer_hz() -> u32 {
-        12_000_000
-    }
-
-    fn console_write(bytes: &[u8]) {
-        uart::write(bytes);
-    }
-
-    fn console_flush() {
-        uart::flush();
-    }
-
-    fn exit(code: u32) -> ! {
-        kernel::semihosting_exit(code)
+        12_500_000
     }
 }

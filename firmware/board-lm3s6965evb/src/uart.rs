@@ -13,26 +13,31 @@ const FR_BUSY: u32 = 1 << 3;
 /// UARTEN | TXE | RXE.
 const CR_ON: u32 = (1 << 0) | (1 << 8) | (1 << 9);
 
-/// Enables the UART; its reset line settings are used as they are.
-pub(crate) fn init() {
-    // SAFETY: UART0 control register, written once at boot.
-    unsafe { write_volatile(CR, CR_ON) };
-}
+/// UART0.
+pub enum Uart0 {}
 
-/// Writes `bytes`, each as soon as the transmit FIFO has room.
-pub(crate) fn write(bytes: &[u8]) {
-    for &b in bytes {
-        // SAFETY: PL011 data and flag registers; a byte is written only
-        // when the FIFO has room.
-        unsafe {
-            while read_volatile(FR) & FR_TXFF != 0 {}
-            write_volatile(DR, u32::from(b));
+impl kernel::Console for Uart0 {
+    /// Enables the UART; its reset line settings are used as they are.
+    fn init() {
+        // SAFETY: UART0 control register, written once at boot.
+        unsafe { write_volatile(CR, CR_ON) };
+    }
+
+    /// Writes `bytes`, each as soon as the transmit FIFO has room.
+    fn write(bytes: &[u8]) {
+        for &b in bytes {
+            // SAFETY: PL011 data and flag registers; a byte is written only
+            // when the FIFO has room.
+            unsafe {
+                while read_volatile(FR) & FR_TXFF != 0 {}
+                write_volatile(DR, u32::from(b));
+            }
         }
     }
-}
 
-/// Waits until the last byte has left the UART.
-pub(crate) fn flush() {
-    // SAFETY: PL011 flag register; BUSY stays set until the last bit left.
-    while unsafe { read_volatile(FR) } & FR_BUSY != 0 {}
+    /// Waits until the last byte has left the UART.
+    fn flush() {
+        // SAFETY: PL011 flag register; BUSY stays set until the last bit left.
+        while unsafe { read_volatile(FR) } & FR_BUSY != 0 {}
+    }
 }

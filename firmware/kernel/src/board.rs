@@ -1,28 +1,47 @@
 //! The board's side of the kernel contract: console, timer clock and the
-//! end of a run. A board crate implements [`Board`] for one type;
+//! end of a run. A board crate implements [`Board`] for one type and
+//! [`Console`] for its UART;
 //! `board::entry!` (or [`bind_board!`](crate::bind_board)) binds that type
 //! and the image's `main` into the kernel, so a board that lacks an item or
 //! gets a signature wrong does not compile.
 
 /// A board: what the kernel needs from the hardware around the CPU.
 pub trait Board {
+    /// The console UART.
+    type Console: Console;
+
     /// Frequency of the tick timer's input clock, in Hz: the core clock
     /// for SysTick on Cortex-M, the `mtime` rate on RISC-V (privileged
     /// spec 3.2.1).
     fn timer_hz() -> u32;
 
-    /// Writes `bytes` to the console UART, blocking until it has taken
-    /// them.
-    fn console_write(bytes: &[u8]);
+    /// Ends the run with `code` (see [`crate::exit_code`]). By default
+    /// through semihosting SYS_EXIT_EXTENDED (`kernel::semihosting_exit`),
+    /// which QEMU serves on every board; a board without a debugger
+    /// attached overrides it.
+    fn exit(code: u32) -> ! {
+        #[cfg(target_os = "none")]
+        {
+            crate::arch::semihosting_exit(code)
+        }
+        #[cfg(not(target_os = "none"))]
+        {
+            panic!("exit({code}): a host board must implement `Board::exit`")
+        }
+    }
+}
 
-    /// Waits until every byte written to the console has left it (before
-    /// ending the run).
-    fn console_flush();
+/// A board's console: a UART written by polling.
+pub trait Console {
+    /// Brings the UART up; called once, before the image's `main`.
+    fn init();
 
-    /// Ends the run with `code` (see [`crate::exit_code`]); under QEMU
-    /// through semihosting SYS_EXIT_EXTENDED
-    /// (`kernel::semihosting_exit`).
-    fn exit(code: u32) -> !;
+    /// Writes `bytes`, blocking until the UART has taken them.
+    fn write(bytes: &[u8]);
+
+    /// Waits until every byte written has left the UART (before ending the
+    /// run).
+    fn flush();
 }
 
 /// A board's functions and an image's `main`, as the kernel reaches them on
@@ -33,6 +52,7 @@ pub trait Board {
 #[doc(hidden)]
 pub struct Binding {
     pub(crate) timer_hz: fn() -> u32,
+    pub(crate) console_init: fn(),
     pub(crate) console_write: fn(&[u8]),
     pub(crate) console_flush: fn(),
     pub(crate) exit: fn(u32) -> !,
@@ -52,12 +72,16 @@ impl Binding {
             B::timer_hz()
         }
         #[inline(always)]
+        fn console_init<B: Board>() {
+            B::Console::init()
+        }
+        #[inline(always)]
         fn console_write<B: Board>(bytes: &[u8]) {
-            B::console_write(bytes)
+            B::Console::write(bytes)
         }
         #[inline(always)]
         fn console_flush<B: Board>() {
-            B::console_flush()
+            B::Console::flush()
         }
         #[inline(always)]
         fn exit<B: Board>(code: u32) -> ! {
@@ -65,6 +89,7 @@ impl Binding {
         }
         Self {
             timer_hz: timer_hz::<B>,
+            console_init: console_init::<B>,
             console_write: console_write::<B>,
             console_flush: console_flush::<B>,
             exit: exit::<B>,
@@ -75,8 +100,8 @@ impl Binding {
 
 /// Binds board type `$board` (a [`Board`](crate::Board)) and the image's
 /// entry point `$main` (a `fn() -> !`) into the kernel; once per image.
-/// The board's startup code calls `$main` (through `kernel::image_main`)
-/// once RAM is initialised and the console is up. Images normally write `board::entry!(main)`, which binds
+/// The board's startup code calls `kernel::image_main` once RAM is
+/// initialised, which brings the console up and calls `$main`. Images normally write `board::entry!(main)`, which binds
 /// the board selected by cargo feature.
 #[macro_export]
 macro_rules! bind_board {

@@ -35,8 +35,8 @@ pub mod stack;
 mod arch;
 
 pub use arch::{Stack, StackRegion};
-pub use board::Board;
-pub use port::Port;
+pub use board::{Board, Console};
+pub use port::{Counter, Port};
 pub use rt::TaskDef;
 
 #[cfg(target_os = "none")]

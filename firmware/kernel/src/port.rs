@@ -52,12 +52,36 @@ pub trait Port: 'static {
     /// Sleeps the core until an interrupt is pending (the idle task).
     fn wait_for_interrupt();
 
-    /// Instructions executed since reset, for benchmarks, given the ticks
-    /// since start and the timer clock in Hz (for a port that derives the
-    /// count from the timer).
-    fn instructions(ticks: u32, timer_hz: u32) -> u64;
+    /// What [`Port::counter`] counts.
+    const COUNTER: Counter;
+
+    /// The benchmark counter since reset, in [`Port::COUNTER`] units, given
+    /// the ticks since start and the timer clock in Hz (for a port that
+    /// derives it from the timer).
+    fn counter(ticks: u32, timer_hz: u32) -> u64;
 
     /// Address the calling function returns to (for panic reports); must
     /// be inlined into that function.
     fn return_address() -> usize;
+}
+
+/// The unit of a port's benchmark counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    /// Instructions retired (RISC-V `minstret`).
+    Instructions,
+    /// Nanoseconds of virtual time, derived from the tick timer where the
+    /// core has no instruction counter (Cortex-M3 under QEMU). Under QEMU
+    /// `-icount shift=N` one instruction takes exactly 2^N of them.
+    VirtualNanoseconds,
+}
+
+impl Counter {
+    /// `instructions` or `ns`, as the benchmark images print it.
+    pub const fn unit(self) -> &'static str {
+        match self {
+            Self::Instructions => "instructions",
+            Self::VirtualNanoseconds => "ns",
+        }
+    }
 }

@@ -13,8 +13,8 @@ use core::arch::{asm, naked_asm};
 use core::ptr::{read_volatile, write_volatile};
 
 use super::StackRegion;
-use crate::Port;
 use crate::config::TICK_HZ;
+use crate::port::{Counter, Port};
 use crate::rt::target;
 
 /// Interrupt Control and State Register (B3.2.4) and its PENDSVSET bit.
@@ -122,12 +122,13 @@ impl Port for CortexM {
     }
 
     /// The Cortex-M3 has no instruction counter and QEMU does not model
-    /// the DWT cycle counter, so this is derived from virtual time: SysTick
-    /// periods elapsed plus the counts into the current one, at `timer_hz`,
-    /// in nanoseconds. Under QEMU `-icount shift=0` one instruction takes
-    /// exactly one virtual nanosecond. Resolution: one SysTick count (83
-    /// instructions at 12 MHz).
-    fn instructions(ticks: u32, timer_hz: u32) -> u64 {
+    /// the DWT cycle counter, so the benchmark counter is virtual time.
+    const COUNTER: Counter = Counter::VirtualNanoseconds;
+
+    /// SysTick periods elapsed plus the counts into the current one, at
+    /// `timer_hz`, in nanoseconds. Resolution: one SysTick count (80 ns at
+    /// 12.5 MHz, 40 ns at 25 MHz).
+    fn counter(ticks: u32, timer_hz: u32) -> u64 {
         let hz = u64::from(timer_hz);
         let period = hz / u64::from(TICK_HZ);
         let (cvr, pending) = Self::critical(|| {

@@ -5,8 +5,7 @@
 //! [`Board`] fails to compile.
 #![allow(unsafe_code)] // reason: declares the one link-time symbol that `bind_board!` defines
 
-use crate::Board;
-use crate::board::Binding;
+use crate::board::{Binding, Board, Console};
 
 unsafe extern "Rust" {
     /// Defined by `bind_board!` in the image crate, of this very type.
@@ -17,19 +16,11 @@ unsafe extern "Rust" {
 pub enum Linked {}
 
 impl Board for Linked {
+    type Console = Linked;
+
     #[inline(always)]
     fn timer_hz() -> u32 {
         (__KERNEL_BINDING.timer_hz)()
-    }
-
-    #[inline(always)]
-    fn console_write(bytes: &[u8]) {
-        (__KERNEL_BINDING.console_write)(bytes)
-    }
-
-    #[inline(always)]
-    fn console_flush() {
-        (__KERNEL_BINDING.console_flush)()
     }
 
     #[inline(always)]
@@ -38,7 +29,26 @@ impl Board for Linked {
     }
 }
 
-/// The image's `main`, as bound by `bind_board!`.
+impl Console for Linked {
+    #[inline(always)]
+    fn init() {
+        (__KERNEL_BINDING.console_init)()
+    }
+
+    #[inline(always)]
+    fn write(bytes: &[u8]) {
+        (__KERNEL_BINDING.console_write)(bytes)
+    }
+
+    #[inline(always)]
+    fn flush() {
+        (__KERNEL_BINDING.console_flush)()
+    }
+}
+
+/// Brings the console up, then enters the image's `main`, as bound by
+/// `bind_board!`.
 pub fn image_main() -> ! {
+    Linked::init();
     (__KERNEL_BINDING.main)()
 }

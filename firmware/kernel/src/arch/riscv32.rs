@@ -17,8 +17,8 @@ use core::ptr::{read_volatile, write_volatile};
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use super::StackRegion;
-use crate::Port;
 use crate::config::TICK_HZ;
+use crate::port::{Counter, Port};
 use crate::rt::target;
 
 /// SiFive CLINT: mtimecmp of hart 0 and mtime, 64-bit each (low word first).
@@ -123,8 +123,11 @@ impl Port for Riscv32 {
     }
 
     /// The `minstret` counter (privileged spec 3.1.11), which QEMU counts
-    /// exactly under `-icount`; the tick and the clock are not needed.
-    fn instructions(_ticks: u32, _timer_hz: u32) -> u64 {
+    /// exactly.
+    const COUNTER: Counter = Counter::Instructions;
+
+    /// `minstret`; the tick and the clock are not needed.
+    fn counter(_ticks: u32, _timer_hz: u32) -> u64 {
         instructions_retired()
     }
 

@@ -13,7 +13,7 @@ use std::boxed::Box;
 use std::cell::{Cell, RefCell};
 
 use super::StackRegion;
-use crate::Port;
+use crate::port::{Counter, Port};
 
 /// The simulated port.
 pub enum Sim {}
@@ -133,9 +133,11 @@ impl Port for Sim {
         Self::note(|r| r.idle_waits += 1);
     }
 
+    const COUNTER: Counter = Counter::Instructions;
+
     /// A thousand instructions per tick plus the clock in kHz, so that a
     /// test sees both arguments arrive.
-    fn instructions(ticks: u32, timer_hz: u32) -> u64 {
+    fn counter(ticks: u32, timer_hz: u32) -> u64 {
         u64::from(ticks) * 1000 + u64::from(timer_hz / 1000)
     }
 

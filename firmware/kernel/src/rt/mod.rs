@@ -9,7 +9,7 @@ use crate::arch::{Stack, StackRegion, stack_intact, stack_used_bytes};
 use crate::config::GUARD_WORDS;
 use crate::print::{Hex, Print};
 use crate::sched::{Scheduler, Switch, TaskId};
-use crate::{Board, Port, exit_code};
+use crate::{Board, Console, Port, exit_code};
 
 mod sync;
 #[cfg(target_os = "none")]
@@ -172,9 +172,10 @@ impl<P: Port> Kernel<P> {
         switch_if::<P>(self.sched.with(|k| k.yield_current()));
     }
 
-    /// Instructions executed since reset (see [`Port::instructions`]).
-    pub fn instructions<B: Board>(&self) -> u64 {
-        P::instructions(self.now(), B::timer_hz())
+    /// The benchmark counter since reset, in [`Port::COUNTER`] units (see
+    /// [`Port::counter`]).
+    pub fn counter<B: Board>(&self) -> u64 {
+        P::counter(self.now(), B::timer_hz())
     }
 
     /// Name of the running task (`main` before the kernel starts).
@@ -263,7 +264,7 @@ pub fn idle<P: Port>() -> ! {
 /// run shares one copy of the board's drain loop.
 #[inline(never)]
 pub fn exit<B: Board>(code: u32) -> ! {
-    B::console_flush();
+    B::Console::flush();
     B::exit(code)
 }
 
@@ -273,9 +274,9 @@ pub fn exit<B: Board>(code: u32) -> ! {
 pub fn console_line<P: Port, B: Board>(items: &[&dyn Print]) {
     P::critical(|| {
         for item in items {
-            item.print(&mut |b: &[u8]| B::console_write(b));
+            item.print(&mut |b: &[u8]| B::Console::write(b));
         }
-        B::console_write(b"\n");
+        B::Console::write(b"\n");
     });
 }
 

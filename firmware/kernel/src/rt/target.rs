@@ -39,8 +39,9 @@ pub fn start(tasks: &[TaskDef]) -> ! {
     KERNEL.start::<Linked>(tasks, &idle)
 }
 
-/// Enters the image's `main`, named by `board::entry!`: called once by the
-/// board's startup code when RAM is initialised and the console is up.
+/// Brings the board's console up and enters the image's `main`, named by
+/// `board::entry!`: called once by the board's startup code when RAM is
+/// initialised.
 pub fn image_main() -> ! {
     arch::link::image_main()
 }
@@ -75,11 +76,15 @@ pub fn yield_now() {
     KERNEL.yield_now();
 }
 
-/// Instructions executed since reset, for benchmarks under QEMU `-icount`:
-/// `minstret` on RISC-V; on Cortex-M3 derived from SysTick virtual time
-/// (see the port), to within 83 instructions.
-pub fn instructions() -> u64 {
-    KERNEL.instructions::<Linked>()
+/// The unit of [`counter`]: `instructions` (RISC-V `minstret`) or `ns` of
+/// virtual time (Cortex-M3, from SysTick; under QEMU `-icount shift=N` an
+/// instruction takes 2^N ns).
+pub const COUNTER_UNIT: &str = <Cpu as Port>::COUNTER.unit();
+
+/// The benchmark counter since reset, in [`COUNTER_UNIT`]s (see the
+/// port's `Port::counter`).
+pub fn counter() -> u64 {
+    KERNEL.counter::<Linked>()
 }
 
 /// Name of the running task (`main` before the kernel starts).

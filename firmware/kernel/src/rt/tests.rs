@@ -24,20 +24,26 @@ std::thread_local! {
 }
 
 impl Board for SimBoard {
+    type Console = SimBoard;
+
     fn timer_hz() -> u32 {
         TIMER_HZ
     }
 
-    fn console_write(bytes: &[u8]) {
+    fn exit(code: u32) -> ! {
+        std::panic::panic_any(Exit(code))
+    }
+}
+
+impl Console for SimBoard {
+    fn init() {}
+
+    fn write(bytes: &[u8]) {
         assert!(Sim::masked(), "console written outside a critical section");
         CONSOLE.with(|c| c.borrow_mut().extend_from_slice(bytes));
     }
 
-    fn console_flush() {}
-
-    fn exit(code: u32) -> ! {
-        std::panic::panic_any(Exit(code))
-    }
+    fn flush() {}
 }
 
 fn console() -> String {
@@ -132,7 +138,7 @@ fn start_hands_the_board_clock_to_the_port() {
     assert_eq!(msg, "sim: first task entered");
     let top = tasks[0].stack.top() & !15;
     assert_eq!(Sim::record().started, Some((top, TIMER_HZ)));
-    assert_eq!(k.instructions::<SimBoard>(), u64::from(TIMER_HZ / 1000));
+    assert_eq!(k.counter::<SimBoard>(), u64::from(TIMER_HZ / 1000));
 }
 
 #[test]

@@ -2,8 +2,11 @@
 //! equal priority hand the CPU to each other with `yield_now` `SWITCHES`
 //! times; a baseline runs the same loop with no peer, so `yield_now` does
 //! not switch. The difference per iteration is the switch itself (save,
-//! schedule with the stack check, restore). Also reports the RAM a task
-//! costs: its control block and its stack.
+//! schedule with the stack check, restore), in the port's counter unit:
+//! instructions on RISC-V, virtual nanoseconds on Cortex-M3, which `cargo
+//! xtask bench firmware` turns into instructions with the board's icount
+//! shift. Also reports the RAM a task costs: its control block and its
+//! stack.
 #![no_std]
 #![no_main]
 
@@ -42,28 +45,31 @@ fn ping_pong() -> ! {
 fn bench() -> ! {
     // Start right after a tick, so no tick interrupt falls inside a run.
     kernel::sleep(1);
-    let start = kernel::instructions();
+    let start = kernel::counter();
     for _ in 0..SWITCHES {
         kernel::yield_now();
     }
-    let baseline = kernel::instructions() - start;
+    let baseline = kernel::counter() - start;
     kernel::sleep(1);
-    let start = kernel::instructions();
+    let start = kernel::counter();
     GO.give();
     GO.give();
     DONE.take();
     DONE.take();
-    let total = kernel::instructions() - start;
+    let total = kernel::counter() - start;
     check(total > baseline, "switching cost nothing");
     let per_yield = total / u64::from(SWITCHES);
     let per_switch = (total - baseline) / u64::from(SWITCHES);
+    let unit = kernel::COUNTER_UNIT;
     println!("switch_bench: ", SWITCHES, " yields between two tasks");
-    println!("instructions per yield with switch: ", per_yield as u32);
+    println!("per yield with switch: ", per_yield as u32, " ", unit);
     println!(
-        "instructions per yield without switch: ",
-        (baseline / u64::from(SWITCHES)) as u32
+        "per yield without switch: ",
+        (baseline / u64::from(SWITCHES)) as u32,
+        " ",
+        unit
     );
-    println!("instructions per switch: ", per_switch as u32);
+    println!("per switch: ", per_switch as u32, " ", unit);
     println!("tcb bytes: ", core::mem::size_of::<Tcb>());
     for id in 0..3 {
         if let Some((name, used, size)) = kernel::stack_usage(id) {

@@ -1,15 +1,14 @@
-//! Reset and the vector table (ARMv7-M ARM B1.5.2, B1.5.3): word 0 is the
-//! initial main stack pointer (from the linker script), then the reset
-//! vector and the 14 system exceptions, then the device interrupts.
+//! Cortex-M reset and vector table (ARMv7-M ARM B1.5.2, B1.5.3): word 0 is
+//! the initial main stack pointer (from the link script), then the reset
+//! vector and the 14 system exceptions, then the device interrupts, whose
+//! number a board gives [`cortex_m_vector_table!`](crate::cortex_m_vector_table).
 #![allow(unsafe_code)] // reason: the vector table and the reset code, placed by symbol and section
 
 use core::arch::global_asm;
 
 use kernel::vectors::{hard_fault, pendsv, systick, unexpected};
 
-/// LM3S6965 device interrupts (datasheet table 2-9).
-const IRQS: usize = 43;
-
+/// One vector table entry: a handler, or a reserved (zero) word.
 #[derive(Clone, Copy)]
 #[repr(transparent)]
 pub struct Vector(Option<unsafe extern "C" fn()>);
@@ -18,14 +17,14 @@ unsafe extern "C" {
     fn reset();
 }
 
-#[unsafe(link_section = ".vector_table")]
-#[unsafe(no_mangle)]
-#[used]
-pub static __VECTOR_TABLE: [Vector; 15 + IRQS] = {
+/// The vector table after word 0 (the initial stack pointer, which the
+/// link script writes): `N` = 15 system exception entries plus the
+/// board's device interrupts, which all report an unexpected exception.
+pub const fn vector_table<const N: usize>() -> [Vector; N] {
     const fn h(f: extern "C" fn()) -> Vector {
         Vector(Some(f))
     }
-    let mut v = [h(unexpected); 15 + IRQS];
+    let mut v = [h(unexpected); N];
     v[0] = Vector(Some(reset));
     v[2] = h(hard_fault); // HardFault; MemManage, BusFault, UsageFault escalate to it
     v[3] = h(hard_fault);
@@ -39,7 +38,25 @@ pub static __VECTOR_TABLE: [Vector; 15 + IRQS] = {
     v[13] = h(pendsv);
     v[14] = h(systick);
     v
-};
+}
+
+/// Defines the board's vector table, `__VECTOR_TABLE`, for `$irqs` device
+/// interrupts (the part's NVIC inputs, from its datasheet); once per board
+/// crate. The link script places it at the start of flash.
+#[macro_export]
+macro_rules! cortex_m_vector_table {
+    ($irqs:expr) => {
+        // reason: the vector table, placed by section and kept by symbol
+        #[allow(unsafe_code)]
+        const _: () = {
+            #[unsafe(link_section = ".vector_table")]
+            #[unsafe(no_mangle)]
+            #[used]
+            static __VECTOR_TABLE: [$crate::cortex_m::Vector; 15 + $irqs] =
+                $crate::cortex_m::vector_table();
+        };
+    };
+}
 
 // Copies .data from flash, zeroes .bss, then continues in `start`.
 global_asm!(
@@ -73,6 +90,5 @@ global_asm!(
 );
 
 extern "C" fn start() -> ! {
-    crate::uart::init();
     kernel::image_main()
 }

@@ -1,4 +1,5 @@
-//! `_start`, at the start of flash where the boot ROM jumps: sets gp and
+//! `_start`, at the start of flash, where the boot ROM (HiFive1) or QEMU's
+//! reset vector (`virt` with `-bios none`) jumps: sets gp and
 //! the boot stack, installs the kernel's trap vector (mtvec, direct mode;
 //! RISC-V privileged spec 3.1.7), copies .data from flash, zeroes .bss and
 //! continues in `start`.
@@ -44,6 +45,5 @@ global_asm!(
 );
 
 extern "C" fn start() -> ! {
-    crate::uart::init();
     kernel::image_main()
 }
