@@ -1,10 +1,11 @@
-//! For build scripts: a board crate's writes the board's `memory.x` and
-//! copies its `link.x` into `OUT_DIR`, and tells cargo to search there, so
-//! that `-C link-arg=-Tlink.x` finds both ([`emit`]); the `board` facade's
-//! checks that the board selected by feature is built for its target
-//! ([`check_selected`]). (The Cargo book, "Build Scripts":
+//! For build scripts: a board crate's writes the board's `memory.x` into
+//! `OUT_DIR` ([`emit`]); `board-rt`'s puts the link script of the build's
+//! architecture there as `link.x` ([`emit_link_script`]); both tell cargo
+//! to search there, so that `-C link-arg=-Tlink.x` finds both. The `board`
+//! facade's checks that the board selected by feature is built for its
+//! target ([`check_selected`]). (The Cargo book, "Build Scripts":
 //! `rustc-link-search`, `rerun-if-changed`, `CARGO_FEATURE_<name>`,
-//! `TARGET`.)
+//! `CARGO_CFG_TARGET_ARCH`, `TARGET`.)
 //!
 //! ```no_run
 //! // build.rs of the board crate for `[board.sifive_e]`
@@ -20,22 +21,19 @@ use crate::{Board, Boards, Error, ErrorKind};
 /// The boards file, relative to the workspace root.
 const BOARDS_FILE: &str = "qemu/boards.toml";
 
-/// Generates `memory.x` for `board` from the workspace's
+/// Generates `memory.x` for `board` in `OUT_DIR` from the workspace's
 /// `qemu/boards.toml` (the first one found from the crate's directory
-/// upwards), copies the crate's `link.x` next to it in `OUT_DIR`, and
-/// prints the cargo directives for both.
+/// upwards), and prints the cargo directives for it.
 ///
 /// Errors: `CARGO_MANIFEST_DIR` or `OUT_DIR` is unset (not run by cargo);
 /// no `qemu/boards.toml` above the crate; the file is invalid or has no
-/// `[board.<board>]` (see [`Boards::from_file`], [`Boards::get`]);
-/// `link.x` cannot be read or the outputs cannot be written.
+/// `[board.<board>]` (see [`Boards::from_file`], [`Boards::get`]); the
+/// output cannot be written.
 pub fn emit(board: &str) -> Result<(), Error> {
     let manifest_dir = env_dir("CARGO_MANIFEST_DIR")?;
     let out_dir = env_dir("OUT_DIR")?;
     let boards_file = find_boards_file(&manifest_dir)?;
-    let link_x = manifest_dir.join("link.x");
     println!("cargo::rerun-if-changed={}", boards_file.display());
-    println!("cargo::rerun-if-changed={}", link_x.display());
     let boards = Boards::from_file(&boards_file)?;
     let memory = boards
         .get(board)
@@ -43,8 +41,28 @@ pub fn emit(board: &str) -> Result<(), Error> {
         .memory
         .memory_x(board);
     write_atomic(&out_dir.join("memory.x"), memory.as_bytes())?;
-    let script = std::fs::read(&link_x).map_err(|e| build_file(&link_x, e))?;
-    write_atomic(&out_dir.join("link.x"), &script)?;
+    println!("cargo::rustc-link-search={}", out_dir.display());
+    Ok(())
+}
+
+/// Copies the crate's `link/<arch>.x`, for the build's
+/// `CARGO_CFG_TARGET_ARCH` (`arm`, `riscv32`), to `OUT_DIR/link.x` and
+/// prints the cargo directives for it. A build for an architecture without
+/// a script (the host) gets none.
+///
+/// Errors: `CARGO_MANIFEST_DIR`, `OUT_DIR` or `CARGO_CFG_TARGET_ARCH` is
+/// unset; the script cannot be read or written.
+pub fn emit_link_script() -> Result<(), Error> {
+    let manifest_dir = env_dir("CARGO_MANIFEST_DIR")?;
+    let out_dir = env_dir("OUT_DIR")?;
+    let arch = env_var("CARGO_CFG_TARGET_ARCH")?;
+    let script = manifest_dir.join("link").join(format!("{arch}.x"));
+    println!("cargo::rerun-if-changed={}", script.display());
+    if !script.is_file() {
+        return Ok(());
+    }
+    let text = std::fs::read(&script).map_err(|e| build_file(&script, e))?;
+    write_atomic(&out_dir.join("link.x"), &text)?;
     println!("cargo::rustc-link-search={}", out_dir.display());
     Ok(())
 }
@@ -134,7 +152,7 @@ mod tests {
     #[test]
     fn finds_the_workspace_boards_file_from_a_board_crate() {
         let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let found = find_boards_file(&crate_dir.join("../board-hifive1")).unwrap();
+        let found = find_boards_file(&crate_dir.join("../board-rt")).unwrap();
         assert!(found.ends_with(BOARDS_FILE), "{}", found.display());
         assert!(Boards::from_file(&found).is_ok());
     }

@@ -21,10 +21,19 @@ pub enum ErrorKind {
     /// Not valid TOML, or not the schema: an unknown, missing or mistyped
     /// field, with its line and column.
     Toml(toml::de::Error),
-    /// `board.<board>.memory.<region>` is empty or ends above 2^32.
-    Region { board: String, region: &'static str },
-    /// Two boards have the same `alias`.
-    DuplicateAlias { alias: String, boards: [String; 2] },
+    /// `board.<board>.<field>` breaks a rule: `what` says which.
+    Field {
+        board: String,
+        field: &'static str,
+        what: String,
+    },
+    /// The boards of architecture `arch` have no `default = true` board, or
+    /// several (`defaults`).
+    Defaults {
+        arch: &'static str,
+        boards: Vec<String>,
+        defaults: Vec<String>,
+    },
     /// The file has no `[board.*]` table.
     NoBoards,
     /// No `[board.<board>]` table; `known` lists the boards there are.
@@ -70,14 +79,20 @@ impl fmt::Display for Error {
         match &self.kind {
             ErrorKind::Read(e) => write!(f, "cannot read: {e}"),
             ErrorKind::Toml(e) => write!(f, "invalid board file: {e}"),
-            ErrorKind::Region { board, region } => write!(
+            ErrorKind::Field { board, field, what } => write!(f, "board.{board}.{field}: {what}"),
+            ErrorKind::Defaults {
+                arch,
+                boards,
+                defaults,
+            } if defaults.is_empty() => write!(
                 f,
-                "board.{board}.memory.{region}: empty or not inside a 32-bit address space"
+                "no {arch} board has `default = true`; mark exactly one of board.{}",
+                boards.join(", board.")
             ),
-            ErrorKind::DuplicateAlias { alias, boards } => write!(
+            ErrorKind::Defaults { arch, defaults, .. } => write!(
                 f,
-                "alias `{alias}` is used by both board.{} and board.{}; give each board its own",
-                boards[0], boards[1]
+                "board.{} all have `default = true`; exactly one {arch} board may",
+                defaults.join(", board.")
             ),
             ErrorKind::NoBoards => write!(f, "no [board.<name>] table"),
             ErrorKind::UnknownBoard { board, known } => write!(

@@ -3,7 +3,8 @@
 //!
 //! The board is chosen by cargo feature, one per board and named exactly
 //! like the board's table in `qemu/boards.toml`: build an image with
-//! `--features board/lm3s6965evb` or `--features board/sifive_e`. Exactly
+//! `--features board/lm3s6965evb`, `board/mps2-an385`, `board/sifive_e` or
+//! `board/virt`. Exactly
 //! one must be on (a `compile_error!` names the features otherwise), and
 //! the build target must be the one of the board's table (the build script
 //! says so otherwise). Adding a board adds a line to `boards!` below and a
@@ -49,7 +50,9 @@ macro_rules! exactly_one {
 
 boards! {
     "lm3s6965evb" => board_lm3s6965evb::Lm3s6965evb;
+    "mps2-an385" => board_mps2_an385::Mps2An385;
     "sifive_e" => board_hifive1::HiFive1;
+    "virt" => board_riscv_virt::RiscvVirt;
 }
 
 /// Names the image's entry point, a `fn() -> !`, and binds it and the

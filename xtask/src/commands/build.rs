@@ -20,7 +20,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let ws = Workspace::load()?;
     let boards = Boards::load(&ws)?;
-    let selected = boards.select(&args.boards.selector())?;
+    let selected = boards.select(&args.boards)?;
     for image in cargo::build_images(&ws, &selected, &args.profile.0)? {
         println!("{}", image.elf.display());
     }

@@ -86,18 +86,6 @@ impl Machine {
             Self::RiscV => "EM_RISCV",
         }
     }
-
-    /// The machine of a rustc target triple: `thumb*` and `arm*` are Arm,
-    /// `riscv32*` is RISC-V; `None` for anything else.
-    pub fn of_triple(triple: &str) -> Option<Self> {
-        if triple.starts_with("thumb") || triple.starts_with("arm") {
-            Some(Self::Arm)
-        } else if triple.starts_with("riscv32") {
-            Some(Self::RiscV)
-        } else {
-            None
-        }
-    }
 }
 
 /// One `PT_LOAD` program header; addresses and sizes in bytes.
@@ -207,6 +195,16 @@ impl<'a> Elf<'a> {
         let start = usize::try_from(segment.offset).ok()?;
         let len = usize::try_from(segment.filesz).ok()?;
         self.data.get(start..start.checked_add(len)?)
+    }
+
+    /// The contents of the first section called `name`, if the ELF has one
+    /// with file contents inside the file.
+    pub fn section_data(&self, name: &str) -> Option<&'a [u8]> {
+        self.section_headers
+            .iter()
+            .enumerate()
+            .find(|(i, sh)| self.section_name(*i, sh).is_ok_and(|n| n == name))
+            .and_then(|(_, sh)| self.section_bytes(sh))
     }
 
     /// The bytes of a section that has file contents, if they lie in the file.
@@ -330,16 +328,6 @@ fn c_str(table: &[u8], offset: usize) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn machines_of_triples() {
-        assert_eq!(Machine::of_triple("thumbv7m-none-eabi"), Some(Machine::Arm));
-        assert_eq!(
-            Machine::of_triple("riscv32imac-unknown-none-elf"),
-            Some(Machine::RiscV)
-        );
-        assert_eq!(Machine::of_triple("x86_64-unknown-linux-gnu"), None);
-    }
 
     #[test]
     fn strings_are_bounded() {

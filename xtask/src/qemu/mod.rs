@@ -251,8 +251,8 @@ fn left_until(start: Instant, timeout: Duration) -> Duration {
 
 /// Starts QEMU for `spec` with both pipes forwarded as [`Event`]s.
 fn spawn(spec: &RunSpec<'_>) -> Result<(Qemu, mpsc::Receiver<Event>)> {
-    let mut cmd = Command::new(&spec.board.qemu);
-    cmd.args(&spec.board.args)
+    let mut cmd = Command::new(spec.board.qemu_exe());
+    cmd.args(spec.board.qemu_args())
         .args(spec.extra_args)
         .arg("-kernel")
         .arg(spec.elf)

@@ -4,10 +4,11 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 
 use super::Args;
-use crate::boards::{Board, Boards};
+use crate::boards::qemu_version::Installed;
+use crate::boards::{Board, BoardArgs, Boards};
 use crate::elf::Elf;
 use crate::qemu::{self, End, Expectation, RunSpec, Verdict, expect};
 
@@ -18,13 +19,10 @@ pub fn run(args: &Args, boards: &Boards, elf: &Path) -> Result<()> {
             args.runner_args.join(" ")
         );
     }
-    let board = match &args.boards.target {
-        Some(sel) => match boards.select(sel)?.as_slice() {
-            [one] => *one,
-            _ => bail!("--elf needs one board; `{sel}` selects several"),
-        },
-        None => board_for(boards, elf)?,
-    };
+    let board = board_for(boards, &args.boards, elf)?;
+    if let Some(old) = Installed::read(&[board]).too_old(&[board]).first() {
+        bail!("{old}");
+    }
     let timeout = args.timeout(None);
     let expectation = Expectation::exit_zero();
     let mut watch = expectation.watcher();
@@ -64,14 +62,25 @@ pub fn run(args: &Args, boards: &Boards, elf: &Path) -> Result<()> {
     }
 }
 
-/// The board whose memory map holds the ELF (see [`Boards::board_for_elf`]).
+/// The board to run the ELF on (see [`Boards::board_for_elf`]), checked
+/// before QEMU starts. A file that is no ELF runs only on a board named
+/// alone (QEMU loads it as a raw image).
 ///
-/// Errors: unreadable or unsupported file, or no single fitting board.
-fn board_for<'a>(boards: &'a Boards, path: &Path) -> Result<&'a Board> {
+/// Errors: unreadable file; a damaged ELF without a board named; no board
+/// of the selection whose memory map holds every `PT_LOAD` segment.
+fn board_for<'a>(boards: &'a Boards, selection: &BoardArgs, path: &Path) -> Result<&'a Board> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let elf = Elf::parse(&bytes)
-        .map_err(|e| anyhow!("{}: {e}; pass --target to run it anyway", path.display()))?;
+    let elf = match Elf::parse(&bytes) {
+        Ok(elf) => elf,
+        Err(e) => match boards.select(selection)?.as_slice() {
+            [one] if !selection.is_empty() => return Ok(one),
+            _ => bail!(
+                "{}: {e}; name its board with --board to run it anyway",
+                path.display()
+            ),
+        },
+    };
     boards
-        .board_for_elf(&elf)
-        .with_context(|| format!("{}: cannot pick a board from the ELF", path.display()))
+        .board_for_elf(selection, &elf)
+        .with_context(|| format!("{}: not run", path.display()))
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use super::workspace_targets;
-use crate::boards::{Boards, Selector};
+use crate::boards::{BoardArgs, Boards};
 use crate::elf::{self, Elf};
 use crate::workspace::Workspace;
 
@@ -17,7 +17,7 @@ const GOAL: Duration = Duration::from_millis(5);
 pub fn run() -> Result<()> {
     let ws = Workspace::load()?;
     let boards = Boards::load(&ws)?;
-    let targets = workspace_targets(&ws, &boards, &Selector::All)?;
+    let targets = workspace_targets(&ws, &boards, &BoardArgs::default())?;
     println!(
         "{:40} {:>9} {:>14} {:>16}  goal ≤ {} ms",
         "image",

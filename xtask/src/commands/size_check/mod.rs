@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use crate::boards::{Board, BoardArgs, Boards, Selector};
+use crate::boards::{Board, BoardArgs, Boards};
 use crate::cargo::{self, Profile};
 use crate::elf::{self, Elf, Usage};
 use crate::image::ImageId;
@@ -134,11 +134,11 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     let targets = if workspace_mode {
-        workspace_targets(&ws, &boards, &args.boards.selector())?
+        workspace_targets(&ws, &boards, &args.boards)?
     } else {
         args.elf
             .iter()
-            .map(|p| elf_target(&boards, args.boards.target.as_ref(), p))
+            .map(|p| elf_target(&boards, &args.boards, p))
             .collect::<Result<Vec<_>>>()?
     };
     let usages = targets
@@ -177,7 +177,7 @@ fn missing(
         return Ok(Vec::new());
     };
     let selected: Vec<&str> = boards
-        .select(&args.boards.selector())?
+        .select(&args.boards)?
         .iter()
         .map(|b| b.name.as_str())
         .collect();
@@ -255,9 +255,9 @@ fn fail_on(
 pub fn workspace_targets(
     ws: &Workspace,
     boards: &Boards,
-    selector: &Selector,
+    selection: &BoardArgs,
 ) -> Result<Vec<Target>> {
-    let selected = boards.select(selector)?;
+    let selected = boards.select(selection)?;
     let images = cargo::build_images(ws, &selected, &[Profile::Release])?;
     let mut targets = Vec::new();
     for image in images {
@@ -279,38 +279,17 @@ pub fn workspace_targets(
 }
 
 /// Reads an ELF given with `--elf` and picks its board: the one named by
-/// `--target`/`--board`, else the one whose memory map holds it.
+/// `--board`, else the one of the selection whose memory map holds it (see
+/// [`Boards::board_for_elf`]).
 ///
-/// Errors: unreadable or damaged ELF, a selector naming several boards or a
-/// board of another architecture, or no board that fits.
-fn elf_target(boards: &Boards, selector: Option<&Selector>, path: &Path) -> Result<Target> {
+/// Errors: unreadable or damaged ELF, or no board of the selection runs it.
+fn elf_target(boards: &Boards, selection: &BoardArgs, path: &Path) -> Result<Target> {
     let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let elf = Elf::parse(&data).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    let board = match selector {
-        Some(sel) => {
-            let found = boards.select(sel)?;
-            let [board] = found.as_slice() else {
-                bail!(
-                    "--target `{sel}` selects {} boards; name one board for --elf",
-                    found.len()
-                );
-            };
-            if board.machine() != Some(elf.machine) {
-                bail!(
-                    "{}: the ELF is {} but board `{}` is {}",
-                    path.display(),
-                    elf.machine.name(),
-                    board.name,
-                    board.target
-                );
-            }
-            (*board).clone()
-        }
-        None => boards
-            .board_for_elf(&elf)
-            .map_err(|e| anyhow!("{}: {e:#}", path.display()))?
-            .clone(),
-    };
+    let board = boards
+        .board_for_elf(selection, &elf)
+        .map_err(|e| anyhow!("{}: {e:#}", path.display()))?
+        .clone();
     let file = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

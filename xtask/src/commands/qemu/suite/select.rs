@@ -86,7 +86,7 @@ pub fn cases<'a>(
     args: &Args,
     last_report: &Path,
 ) -> Result<Vec<Case<'a>>> {
-    let selected = boards.select(&args.boards.selector())?;
+    let selected = boards.select(&args.boards)?;
     for name in &args.test {
         if !manifest.tests.iter().any(|t| t.name == *name) {
             let names: Vec<&str> = manifest.tests.iter().map(|t| t.name.as_str()).collect();
