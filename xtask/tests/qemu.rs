@@ -11,8 +11,11 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-const ARM: &str = "thumbv7m-none-eabi";
-const RISCV: &str = "riscv32imac-unknown-none-elf";
+/// The default board of each architecture.
+const ARM: &str = "lm3s6965evb";
+const RISCV: &str = "sifive_e";
+/// Every board of qemu/boards.toml.
+const BOARDS: [&str; 4] = ["lm3s6965evb", "mps2-an385", "sifive_e", "virt"];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -48,8 +51,8 @@ fn qemu_or_skip() -> Option<()> {
     Some(())
 }
 
-/// Release ELFs by (target triple, bin name), built once through
-/// `cargo xtask build`, which prints each image's path.
+/// Release ELFs by (board, bin name), built once through `cargo xtask
+/// build`, which prints each image's path.
 fn elfs() -> &'static BTreeMap<(String, String), PathBuf> {
     static ELFS: OnceLock<BTreeMap<(String, String), PathBuf>> = OnceLock::new();
     ELFS.get_or_init(|| {
@@ -59,7 +62,6 @@ fn elfs() -> &'static BTreeMap<(String, String), PathBuf> {
             .expect("run xtask build");
         let (out, err) = text(&o);
         assert!(o.status.success(), "xtask build failed:\n{err}");
-        let boards = xtask::boards::Boards::from_file(&root().join("qemu/boards.toml")).unwrap();
         // `<target_dir>/images/<board>/<profile>/<package>/<bin>`
         out.lines()
             .map(PathBuf::from)
@@ -70,18 +72,17 @@ fn elfs() -> &'static BTreeMap<(String, String), PathBuf> {
                     .nth(3)
                     .map(|c| c.as_os_str().to_string_lossy().into_owned())
                     .unwrap_or_default();
-                let triple = boards.get(&board).map(|b| b.target.clone());
                 let name = p.file_name().unwrap().to_string_lossy().into_owned();
-                ((triple.unwrap_or(board), name), p)
+                ((board, name), p)
             })
             .collect()
     })
 }
 
-fn elf(target: &str, name: &str) -> PathBuf {
+fn elf(board: &str, name: &str) -> PathBuf {
     elfs()
-        .get(&(target.to_owned(), name.to_owned()))
-        .unwrap_or_else(|| panic!("no {name} ELF for {target}; built: {:?}", elfs().keys()))
+        .get(&(board.to_owned(), name.to_owned()))
+        .unwrap_or_else(|| panic!("no {name} ELF for {board}; built: {:?}", elfs().keys()))
         .clone()
 }
 
@@ -147,10 +148,9 @@ fn assert_no_qemu_with(needle: &str) {
     }
 }
 
-fn run_elf(target: &str, elf: &Path, extra: &[&str]) -> (Output, String, String) {
-    let alias = if target == ARM { "arm" } else { "riscv" };
+fn run_elf(board: &str, elf: &Path, extra: &[&str]) -> (Output, String, String) {
     let o = xtask()
-        .args(["qemu", "--target", alias, "--elf"])
+        .args(["qemu", "--board", board, "--elf"])
         .arg(elf)
         .args(extra)
         .output()
@@ -160,9 +160,9 @@ fn run_elf(target: &str, elf: &Path, extra: &[&str]) -> (Output, String, String)
 }
 
 #[test]
-fn elf_runner_verdicts_on_both_boards() {
+fn elf_runner_verdicts_on_every_board() {
     let Some(()) = qemu_or_skip() else { return };
-    for target in [ARM, RISCV] {
+    for target in BOARDS {
         let (o, out, _) = run_elf(target, &elf(target, "pass"), &["--timeout", "10"]);
         assert!(o.status.success(), "pass on {target}:\n{out}");
         assert!(
@@ -275,7 +275,7 @@ fn suite_verdicts_reports_and_rerun_hints() {
     let manifest = verdict_manifest(&s);
     let (junit, json) = (s.0.join("r.xml"), s.0.join("r.json"));
     let o = xtask()
-        .args(["qemu", "--target", "arm", "--manifest"])
+        .args(["qemu", "--board", ARM, "--manifest"])
         .arg(&manifest)
         .arg("--junit")
         .arg(&junit)
@@ -340,7 +340,7 @@ fn suite_verdicts_reports_and_rerun_hints() {
     // One verdict line per test, the mismatch diff, and a rerun command per failure.
     for name in ["exit3", "panic", "fault", "hang", "noisy", "missing"] {
         let hint = format!(
-            "rerun: cargo xtask qemu --target lm3s6965evb --test {name} --manifest {}",
+            "rerun: cargo xtask qemu --board lm3s6965evb --test {name} --manifest {}",
             manifest.display()
         );
         assert!(out.contains(&hint), "no `{hint}` in:\n{out}");
@@ -367,7 +367,7 @@ fn suite_verdicts_reports_and_rerun_hints() {
 
     // --only-failed reruns exactly the failed and errored tests.
     let o = xtask()
-        .args(["qemu", "--target", "arm", "--only-failed", "--manifest"])
+        .args(["qemu", "--board", ARM, "--only-failed", "--manifest"])
         .arg(&manifest)
         .env("NO_COLOR", "1")
         .output()
@@ -558,7 +558,7 @@ fn sigint_or_sigterm_during_a_run_leaves_no_qemu() {
     let s = Scratch::new("sigint");
     let manifest = s.write(
         "tests.toml",
-        "[[test]]\nname = \"hang\"\npackage = \"fw-fixtures\"\nexpect_regex = [\"never\"]\ntimeout = 120\n",
+        "[[test]]\nname = \"hang\"\npackage = \"fw-fixtures\"\nexpect_regex = [\"never\"]\ntimeout = 120\nboards = [\"lm3s6965evb\", \"sifive_e\"]\n",
     );
     let hang = elf(ARM, "hang");
     let hang_rv = elf(RISCV, "hang");
@@ -664,7 +664,7 @@ fn missing_qemu_is_an_error_with_a_rerun_hint() {
     // Only the toolchain's directory on PATH: cargo works, QEMU is not found.
     let cargo = PathBuf::from(env!("CARGO"));
     let o = xtask()
-        .args(["qemu", "--target", "arm", "--test", "queue"])
+        .args(["qemu", "--board", ARM, "--test", "queue"])
         .env("PATH", cargo.parent().unwrap())
         .env("NO_COLOR", "1")
         .output()
@@ -676,8 +676,112 @@ fn missing_qemu_is_an_error_with_a_rerun_hint() {
         "{out}"
     );
     assert!(
-        out.contains("rerun: cargo xtask qemu --target lm3s6965evb --test queue"),
+        out.contains("rerun: cargo xtask qemu --board lm3s6965evb --test queue"),
         "{out}"
     );
     assert!(out.contains("0 passed, 0 failed, 1 error"), "{out}");
+}
+
+/// A little-endian ELF32 RISC-V executable of one `PT_LOAD` segment at
+/// `vaddr` (`memsz` bytes, its tail zero-filled) whose code exits 0
+/// through semihosting: `li a0, 0x18` (SYS_EXIT), `li a1, 0x20026`
+/// (ADP_Stopped_ApplicationExit), then the RISC-V semihosting sequence
+/// `slli x0, x0, 0x1f; ebreak; srai x0, x0, 7` (RISC-V Semihosting, 2.1).
+fn rv32_exit0_elf(vaddr: u32, memsz: u32) -> Vec<u8> {
+    let code: Vec<u8> = [
+        0x0180_0513u32, // addi a0, zero, 0x18
+        0x0002_05b7,    // lui a1, 0x20
+        0x0265_8593,    // addi a1, a1, 0x26
+        0x01f0_1013,    // slli zero, zero, 0x1f
+        0x0010_0073,    // ebreak
+        0x4070_5013,    // srai zero, zero, 7
+        0x0000_006f,    // j .
+    ]
+    .iter()
+    .flat_map(|w| w.to_le_bytes())
+    .collect();
+    let (phoff, data_off) = (52u32, 52 + 32);
+    let mut out = b"\x7fELF\x01\x01\x01\0\0\0\0\0\0\0\0\0".to_vec();
+    out.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    out.extend_from_slice(&243u16.to_le_bytes()); // EM_RISCV
+    for word in [1u32, vaddr, phoff, 0, 0] {
+        out.extend_from_slice(&word.to_le_bytes());
+    }
+    for half in [52u16, 32, 1, 40, 0, 0] {
+        out.extend_from_slice(&half.to_le_bytes());
+    }
+    let filesz = code.len() as u32;
+    // PT_LOAD, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, R+W+X, align
+    for word in [1, data_off, vaddr, vaddr, filesz, memsz, 7, 4] {
+        out.extend_from_slice(&word.to_le_bytes());
+    }
+    out.extend_from_slice(&code);
+    out
+}
+
+/// Issue 13: an ELF linked at 0x8000_0000 and bigger than sifive_e's 16 KiB
+/// of RAM fits only `virt`'s memory map.
+#[test]
+fn an_elf_outside_the_board_s_memory_map_is_refused_within_a_second() {
+    let s = Scratch::new("fit");
+    let path = s.0.join("virt-only.elf");
+    std::fs::write(&path, rv32_exit0_elf(0x8000_0000, 0x8000)).unwrap();
+    let started = Instant::now();
+    let o = xtask()
+        .args(["qemu", "--board", "sifive_e", "--elf"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let (out, err) = text(&o);
+    assert!(!o.status.success(), "{out}{err}");
+    assert!(
+        err.contains("PT_LOAD segment 0: VMA [0x80000000, 0x80008000) lies outside every region")
+            && err.contains("on board sifive_e; it fits virt (--board virt)"),
+        "{err}"
+    );
+    assert!(!out.contains("verdict"), "QEMU must not start:\n{out}");
+    assert!(took < Duration::from_secs(1), "refused after {took:?}");
+    eprintln!("refused in {took:?}");
+    // An architecture without a board for the ELF.
+    let o = xtask()
+        .args(["qemu", "--target", "arm", "--elf"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let (_, err) = text(&o);
+    assert!(
+        err.contains("no selected board runs EM_RISCV images"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_elf_without_a_board_runs_where_its_memory_map_fits() {
+    let Some(()) = qemu_or_skip() else { return };
+    let s = Scratch::new("pick");
+    let path = s.0.join("virt-only.elf");
+    std::fs::write(&path, rv32_exit0_elf(0x8000_0000, 0x8000)).unwrap();
+    let o = xtask().args(["qemu", "--elf"]).arg(&path).output().unwrap();
+    let (out, err) = text(&o);
+    assert!(
+        o.status.success() && out.contains("verdict: passed on virt"),
+        "{out}{err}"
+    );
+    // Images of the workspace: the virt build by its memory map; the
+    // mps2-an385 build, which lm3s6965evb's map holds too, by the board its
+    // `.qemu_board` section names, as the cargo runner (`--target arm`) runs it.
+    for (board, selection) in [("virt", None), ("mps2-an385", Some("arm"))] {
+        let mut cmd = xtask();
+        cmd.arg("qemu");
+        if let Some(t) = selection {
+            cmd.args(["--target", t]);
+        }
+        let o = cmd.arg("--elf").arg(elf(board, "pass")).output().unwrap();
+        let (out, err) = text(&o);
+        assert!(
+            out.contains(&format!("verdict: passed on {board}")),
+            "{board}: {out}{err}"
+        );
+    }
 }

@@ -24,6 +24,10 @@ pub struct Args {
     pub elf: Option<PathBuf>,
     #[command(flatten)]
     pub boards: BoardArgs,
+    /// Run the boards' QEMU executables from this directory instead of
+    /// `PATH` (e.g. another QEMU release, unpacked).
+    #[arg(long, value_name = "DIR")]
+    pub qemu_dir: Option<PathBuf>,
     /// Seconds per image; overrides the manifest and the 30 s default.
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,
@@ -90,7 +94,10 @@ pub fn run(args: Args) -> Result<()> {
         bail!("--timeout-multiplier must be a positive number");
     }
     let ws = Workspace::load()?;
-    let boards = Boards::load(&ws)?;
+    let mut boards = Boards::load(&ws)?;
+    if let Some(dir) = &args.qemu_dir {
+        boards = boards.with_qemu_dir(dir)?;
+    }
     process::install_interrupt_handler();
     match &args.elf {
         Some(elf) => single::run(&args, &boards, elf),

@@ -1,31 +1,26 @@
 //! What a suite report records about where it ran: the QEMU version per
 //! binary, `rustc -V`, the commit (with `-dirty`), host, jobs and profile.
 
-use std::collections::BTreeMap;
-
 use xshell::cmd;
 
 use super::super::report::Environment;
 use crate::boards::Board;
+use crate::boards::qemu_version::Installed;
 use crate::cargo::Profile;
 use crate::cmd::{first_line, shell};
 use crate::git;
 use crate::workspace::Workspace;
 
 /// Gathers the environment; a tool that cannot run is recorded as such.
-pub fn capture(ws: &Workspace, boards: &[&Board], jobs: usize, profile: Profile) -> Environment {
-    let qemu: BTreeMap<String, String> = match shell(&ws.root) {
-        Ok(sh) => boards
-            .iter()
-            .map(|b| {
-                let qemu = &b.qemu;
-                let v = first_line(cmd!(sh, "{qemu} --version"))
-                    .unwrap_or_else(|| "not installed".into());
-                (b.qemu.clone(), v)
-            })
-            .collect(),
-        Err(_) => BTreeMap::new(),
-    };
+/// The QEMU versions are the ones the run read before it started.
+pub fn capture(
+    ws: &Workspace,
+    qemu: &Installed,
+    boards: &[&Board],
+    jobs: usize,
+    profile: Profile,
+) -> Environment {
+    let qemu = qemu.by_name(boards);
     let toolchain = shell(&ws.root)
         .ok()
         .and_then(|sh| first_line(cmd!(sh, "rustc -V")))

@@ -75,7 +75,7 @@ impl Run<'_> {
             failed_attempts: Vec::new(),
             rerun: self.rerun_command(case),
         };
-        if let Some(reason) = &test.skip {
+        if let Some(reason) = &case.skip {
             r.status = Status::Skipped;
             r.reason = Some(reason.clone());
             return r;
@@ -163,7 +163,7 @@ impl Run<'_> {
     fn rerun_command(&self, case: &Case<'_>) -> String {
         let args = self.args;
         let mut cmd = format!(
-            "cargo xtask qemu --target {} --test {}",
+            "cargo xtask qemu --board {} --test {}",
             case.board.name, case.test.name
         );
         if args.profile != Profile::Release {

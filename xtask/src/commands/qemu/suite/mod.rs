@@ -14,9 +14,10 @@ mod summary;
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use super::Args;
+use crate::boards::qemu_version::Installed;
 use crate::boards::{Board, Boards};
 use crate::cargo;
 use crate::qemu::manifest::Manifest;
@@ -31,7 +32,7 @@ pub fn run(ws: &Workspace, boards: &Boards, args: &Args) -> Result<()> {
         .unwrap_or_else(|| ws.qemu_dir().join("tests.toml"));
     let manifest = Manifest::load(&manifest_path, boards)?;
     let last_report = select::last_report_path(ws, args.manifest.as_deref());
-    let cases = select::cases(&manifest, boards, args, &last_report)?;
+    let mut cases = select::cases(&manifest, boards, args, &last_report)?;
     if args.list {
         summary::list(&cases);
         return Ok(());
@@ -41,21 +42,29 @@ pub fn run(ws: &Workspace, boards: &Boards, args: &Args) -> Result<()> {
         return Ok(());
     }
 
-    // Build first: a build failure is an error, never a pass.
     let used: BTreeSet<&str> = cases.iter().map(|c| c.board.name.as_str()).collect();
-    let build_boards: Vec<&Board> = boards
+    let used: Vec<&Board> = boards
         .all()
         .iter()
         .filter(|b| used.contains(b.name.as_str()))
+        .collect();
+    // Once per run, before anything is built or run.
+    let qemu = Installed::read(&used);
+    let refused = refuse_old_qemu(&qemu, &used, &mut cases)?;
+    let build_boards: Vec<&Board> = used
+        .iter()
+        .copied()
+        .filter(|b| !refused.contains(&b.name))
         .collect();
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    // The report's environment (QEMU versions, rustc, git) is gathered while
-    // cargo builds, not while QEMU needs the cores.
+    // Build first: a build failure is an error, never a pass. The report's
+    // environment (rustc, git) is gathered while cargo builds, not while
+    // QEMU needs the cores.
     let (results, duration, env) = std::thread::scope(|s| -> Result<_> {
-        let env = s.spawn(|| environment::capture(ws, &build_boards, jobs, args.profile));
+        let env = s.spawn(|| environment::capture(ws, &qemu, &used, jobs, args.profile));
         let images = cargo::build_images(ws, &build_boards, &[args.profile])
             .context("building the test images failed; no test was run")?;
         let started = Instant::now();
@@ -75,4 +84,36 @@ pub fn run(ws: &Workspace, boards: &Boards, args: &Args) -> Result<()> {
         env.unwrap_or_default(),
         &last_report,
     )
+}
+
+/// Skips the cases of every board whose QEMU is older than its `min_qemu`
+/// (status `skipped: QEMU 7.2.22 < 8.2.0 (reason)`), saying so before any
+/// test runs, and returns those boards' names.
+///
+/// Errors: every selected case is on such a board, so the run would test
+/// nothing; the error names each board, the version found, the minimum,
+/// the reason and how to get a newer QEMU.
+fn refuse_old_qemu(
+    qemu: &Installed,
+    used: &[&Board],
+    cases: &mut [select::Case<'_>],
+) -> Result<BTreeSet<String>> {
+    let old = qemu.too_old(used);
+    if old.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let refused: BTreeSet<String> = old.iter().map(|o| o.board.name.clone()).collect();
+    if cases.iter().all(|c| refused.contains(&c.board.name)) {
+        let why: Vec<String> = old.iter().map(|o| o.to_string()).collect();
+        bail!("nothing to test: {}", why.join("\n"));
+    }
+    for o in &old {
+        eprintln!("warning: skipping every test on {o}");
+    }
+    for case in cases.iter_mut() {
+        if let Some(o) = old.iter().find(|o| o.board.name == case.board.name) {
+            case.skip = Some(o.status());
+        }
+    }
+    Ok(refused)
 }

@@ -51,6 +51,9 @@ pub struct Case<'a> {
     pub test: &'a Test,
     pub board: &'a Board,
     pub id: CaseId,
+    /// Why the case is reported `skipped` instead of run: the manifest's
+    /// `skip`, or a QEMU too old for the board.
+    pub skip: Option<String>,
 }
 
 /// `<target_dir>/reports/qemu.json` for `qemu/tests.toml`; another manifest
@@ -115,7 +118,12 @@ pub fn cases<'a>(
             if failed.as_ref().is_some_and(|f| !f.contains(&id)) {
                 continue;
             }
-            cases.push(Case { test, board, id });
+            cases.push(Case {
+                test,
+                board,
+                id,
+                skip: test.skip.clone(),
+            });
         }
     }
     cases.sort_by(|a, b| a.id.cmp(&b.id));

@@ -18,7 +18,6 @@ use super::select::Case;
 pub fn list(cases: &[Case<'_>]) {
     for c in cases {
         let skip = c
-            .test
             .skip
             .as_deref()
             .map(|r| format!(" (skipped: {r})"))
