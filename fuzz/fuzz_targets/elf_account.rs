@@ -8,7 +8,7 @@
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use xtask::boards::Boards;
+use xtask::boards::{BoardArgs, Boards};
 use xtask::elf::{self, Elf};
 
 /// The boards, parsed from the checked-in file at start-up.
@@ -29,5 +29,6 @@ fuzz_target!(|data: &[u8]| {
         }
         let _ = elf.symbols(map);
     }
-    let _ = BOARDS.board_for_elf(&elf);
+    let _ = BOARDS.board_for_elf(&BoardArgs::default(), &elf);
+    let _ = elf.section_data(".qemu_board");
 });

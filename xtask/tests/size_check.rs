@@ -56,7 +56,21 @@ fn board_comes_from_e_machine_or_option() {
         (Some(FW_FLASH), Some(FW_RAM))
     );
 
-    let o = size_check(&["--elf", elf.to_str().unwrap(), "--board", "riscv", "--json"]);
+    let o = size_check(&[
+        "--elf",
+        elf.to_str().unwrap(),
+        "--target",
+        "riscv",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let o = size_check(&[
+        "--elf",
+        elf.to_str().unwrap(),
+        "--board",
+        "sifive_e",
+        "--json",
+    ]);
     assert!(o.status.success(), "{:?}", text(&o));
     let o = size_check(&["--elf", elf.to_str().unwrap(), "--target", "arm"]);
     let (_, err) = text(&o);

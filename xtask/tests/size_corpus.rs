@@ -165,7 +165,7 @@ fn every_malformed_file_gets_a_clear_error_in_process() {
 fn every_malformed_file_fails_the_cli_with_its_name() {
     for (name, bytes, expected) in corpus() {
         let path = scratch("size-corpus", name, &bytes);
-        let o = size_check(&["--elf", path.to_str().unwrap(), "--board", "arm"]);
+        let o = size_check(&["--elf", path.to_str().unwrap(), "--board", "lm3s6965evb"]);
         let (_, err) = text(&o);
         assert_eq!(
             o.status.code(),

@@ -160,9 +160,10 @@ impl Boards {
     /// segment outside); several fit and neither rule picks one.
     pub fn board_for_elf(&self, args: &BoardArgs, elf: &Elf<'_>) -> Result<&Board> {
         let machine = elf.machine.name();
-        let selected: Vec<&Board> = self
-            .select(args)?
-            .into_iter()
+        let all = self.select(args)?;
+        let selected: Vec<&Board> = all
+            .iter()
+            .copied()
             .filter(|b| b.machine() == elf.machine)
             .collect();
         if let ([one], false) = (selected.as_slice(), args.is_empty()) {
@@ -176,7 +177,10 @@ impl Boards {
             .collect();
         match fitting.as_slice() {
             [one] => return Ok(one),
-            [] if selected.is_empty() => bail!("no selected board runs {machine} images"),
+            [] if selected.is_empty() => bail!(
+                "no selected board runs {machine} images (selected: {})",
+                names(&all)
+            ),
             [] => {
                 let why: Vec<String> = selected
                     .iter()
