@@ -3,10 +3,10 @@
 //! - Flash and RAM per release image, as `cargo xtask size-check` accounts
 //!   them (PT_LOAD program headers), in process.
 //! - Instructions per context switch on each board, printed by the
-//!   `switch_bench` image run through the QEMU harness under `-icount
-//!   shift=0` (RISC-V: from `minstret`; Cortex-M3: from SysTick virtual
-//!   time, one instruction per virtual nanosecond; see the image and the
-//!   kernel's ports).
+//!   `switch_bench` image run through the QEMU harness under the board's
+//!   `-icount shift=N` (RISC-V: from `minstret`; Cortex-M3: from SysTick
+//!   virtual time, converted here at 2^N ns an instruction; see the image
+//!   and the kernel's ports).
 //! - RAM per task: its control block and its stack.
 
 use std::path::Path;
@@ -96,7 +96,7 @@ fn footprint(boards: &Boards, image: &Image) -> Result<(u64, u64)> {
 /// Errors: the image is missing, fails, or prints no figures.
 fn switch_table(boards: &[&Board], images: &[Image]) -> Result<()> {
     println!(
-        "context switch ({BENCH_IMAGE} under QEMU -icount shift=0; goal <= {SWITCH_GOAL} instructions)"
+        "context switch ({BENCH_IMAGE} under each board's QEMU -icount shift; goal <= {SWITCH_GOAL} instructions)"
     );
     println!(
         "{:<13} {:>10} {:>12} {:>10} {:>11}  counter",
@@ -110,16 +110,21 @@ fn switch_table(boards: &[&Board], images: &[Image]) -> Result<()> {
             bail!("no `{BENCH_IMAGE}` image was built for {}", board.name);
         };
         let transcript = run_image(&image.elf, board)?;
-        let figures = SwitchFigures::parse(&transcript).with_context(|| {
+        let figures =
+            SwitchFigures::parse(&transcript, board.ns_per_instruction()).with_context(|| {
+                format!(
+                    "{BENCH_IMAGE} on {}: unexpected transcript:\n{transcript}",
+                    board.name
+                )
+            })?;
+        let counter = if figures.from_virtual_time {
             format!(
-                "{BENCH_IMAGE} on {}: unexpected transcript:\n{transcript}",
-                board.name
+                "SysTick virtual time / {} ns (shift {})",
+                board.ns_per_instruction(),
+                board.icount_shift
             )
-        })?;
-        let counter = if board.target.starts_with("riscv") {
-            "minstret"
         } else {
-            "SysTick virtual time"
+            "minstret".to_string()
         };
         println!(
             "{:<13} {:>10} {:>12} {:>10} {:>11}  {counter}",
@@ -154,11 +159,13 @@ fn run_image(elf: &Path, board: &Board) -> Result<String> {
     Ok(console)
 }
 
-/// Figures printed by the `switch_bench` image.
+/// Figures printed by the `switch_bench` image, in instructions.
 #[derive(Debug, PartialEq, Eq)]
 struct SwitchFigures {
     per_switch: u64,
     per_yield: u64,
+    /// Converted from virtual nanoseconds (the image's unit `ns`).
+    from_virtual_time: bool,
     tcb_bytes: u64,
     /// Most stack bytes used by a task of the bench, of `stack_size`.
     stack_used: u64,
@@ -166,12 +173,31 @@ struct SwitchFigures {
 }
 
 impl SwitchFigures {
-    fn parse(transcript: &str) -> Result<Self> {
-        let number = |key: &str| -> Result<u64> {
+    /// Reads the figures; a count in `ns` of virtual time is turned into
+    /// instructions at `ns_per_instruction` (2^shift under `-icount`).
+    fn parse(transcript: &str, ns_per_instruction: u64) -> Result<Self> {
+        let line = |key: &str| -> Result<&str> {
             transcript
                 .lines()
                 .find_map(|l| l.trim_end().strip_prefix(key))
-                .with_context(|| format!("no line `{key}N`"))?
+                .with_context(|| format!("no line `{key}N`"))
+        };
+        let counted = |key: &str| -> Result<(u64, bool)> {
+            let rest = line(key)?;
+            let (n, unit) = rest
+                .split_once(' ')
+                .with_context(|| format!("`{key}{rest}` has no unit"))?;
+            let n: u64 = n
+                .parse()
+                .with_context(|| format!("`{key}` is not followed by a number"))?;
+            match unit {
+                "instructions" => Ok((n, false)),
+                "ns" => Ok((n / ns_per_instruction.max(1), true)),
+                _ => bail!("`{key}{rest}`: unit `{unit}` is neither instructions nor ns"),
+            }
+        };
+        let number = |key: &str| -> Result<u64> {
+            line(key)?
                 .trim()
                 .parse()
                 .with_context(|| format!("`{key}` is not followed by a number"))
@@ -191,9 +217,11 @@ impl SwitchFigures {
         if stack_size == 0 {
             bail!("no `stack <task>: used N of M bytes` line");
         }
+        let (per_switch, from_virtual_time) = counted("per switch: ")?;
         Ok(Self {
-            per_switch: number("instructions per switch: ")?,
-            per_yield: number("instructions per yield with switch: ")?,
+            per_switch,
+            per_yield: counted("per yield with switch: ")?.0,
+            from_virtual_time,
             tcb_bytes: number("tcb bytes: ")?,
             stack_used,
             stack_size,
@@ -208,28 +236,38 @@ mod tests {
     #[test]
     fn parses_the_switch_bench_transcript() {
         let t = "switch_bench: 2000 yields between two tasks\n\
-                 instructions per yield with switch: 155\r\n\
-                 instructions per yield without switch: 31\n\
-                 instructions per switch: 124\n\
+                 per yield with switch: 155 instructions\r\n\
+                 per yield without switch: 31 instructions\n\
+                 per switch: 124 instructions\n\
                  tcb bytes: 48\n\
                  stack bench: used 184 of 1024 bytes\n\
                  stack ping: used 104 of 1024 bytes\n\
                  PASS switch_bench\n";
+        let want = SwitchFigures {
+            per_switch: 124,
+            per_yield: 155,
+            from_virtual_time: false,
+            tcb_bytes: 48,
+            stack_used: 184,
+            stack_size: 1024,
+        };
+        assert_eq!(SwitchFigures::parse(t, 16).unwrap(), want);
+        // Cortex-M3 under shift 4: virtual ns, 16 per instruction.
+        let ns = t
+            .replace("155 instructions", "2480 ns")
+            .replace("124 instructions", "1984 ns");
         assert_eq!(
-            SwitchFigures::parse(t).unwrap(),
+            SwitchFigures::parse(&ns, 16).unwrap(),
             SwitchFigures {
-                per_switch: 124,
-                per_yield: 155,
-                tcb_bytes: 48,
-                stack_used: 184,
-                stack_size: 1024
+                from_virtual_time: true,
+                ..want
             }
         );
     }
 
     #[test]
     fn a_missing_figure_is_an_error() {
-        let err = SwitchFigures::parse("stack a: used 1 of 2 bytes\n").unwrap_err();
-        assert!(err.to_string().contains("instructions per switch"), "{err}");
+        let err = SwitchFigures::parse("stack a: used 1 of 2 bytes\n", 1).unwrap_err();
+        assert!(err.to_string().contains("per switch"), "{err}");
     }
 }

@@ -1,7 +1,9 @@
 //! `cargo xtask bench qemu`: spawn-to-verdict time per image (median of
 //! 20 runs, each judged as in the suite), the wall time of all images
 //! run in parallel on every core, the end-to-end `cargo xtask qemu` with a
-//! warm build, and how long after its deadline a hanging image is ended.
+//! warm build, how long after its deadline a hanging image is ended, and
+//! a busy-idle, timer-driven image under each board's icount shift beside
+//! plain QEMU without instruction counting.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,7 +13,8 @@ use anyhow::{Context, Result, bail};
 use xshell::cmd;
 
 use super::suite::prepare::{self, Prepared, Runnable};
-use crate::boards::Boards;
+use crate::boards::qemu_version::Installed;
+use crate::boards::{Board, Boards};
 use crate::cmd::shell;
 use crate::qemu::{self, DEFAULT_TIMEOUT, End, RunSpec, Verdict, process};
 use crate::workspace::Workspace;
@@ -37,7 +40,8 @@ pub fn run() -> Result<()> {
     per_image(&runnable)?;
     parallel(&runnable)?;
     end_to_end(&ws)?;
-    hang_kill(&boards, &prepared)
+    hang_kill(&boards, &prepared)?;
+    busy_idle(&boards, &prepared)
 }
 
 /// Spawn → verdict per image, [`RUNS`] times each.
@@ -167,6 +171,77 @@ fn hang_kill(boards: &Boards, prepared: &Prepared) -> Result<()> {
         ms(o.starved)
     );
     Ok(())
+}
+
+/// Runs per mode of the busy-idle comparison, for the median.
+const IDLE_RUNS: usize = 3;
+/// Wall time under the board's icount shift, at most this many times plain
+/// QEMU's (issue 13).
+const IDLE_GOAL: f64 = 1.5;
+
+/// The `busy_idle` fixture (its lowest task spins, another waits on 500
+/// timer ticks) on each board: median wall time under the board's
+/// `-icount shift` and under plain QEMU, side by side.
+///
+/// Errors: QEMU cannot start, or the fixture does not pass.
+fn busy_idle(boards: &Boards, prepared: &Prepared) -> Result<()> {
+    println!(
+        "busy idle, timer driven (fw-fixtures busy_idle, 500 ticks; median of {IDLE_RUNS} runs; goal: icount ≤ {IDLE_GOAL}× plain):"
+    );
+    println!(
+        "{:<13} {:>5} {:>10} {:>10} {:>7}",
+        "board", "shift", "icount s", "plain s", "ratio"
+    );
+    let all: Vec<&Board> = boards.all().iter().collect();
+    let qemu = Installed::read(&all);
+    for board in boards.all() {
+        let Some(image) = prepared
+            .images
+            .iter()
+            .find(|i| i.is(&board.name, "fw-fixtures", "busy_idle"))
+        else {
+            println!("{:<13} skipped: no busy_idle image", board.name);
+            continue;
+        };
+        if let Some(old) = qemu.too_old(&[board]).first() {
+            println!("{:<13} skipped: {}", board.name, old.status());
+            continue;
+        }
+        let counted = median_wall(board, &image.elf)?;
+        let plain = median_wall(&board.without_icount(), &image.elf)?;
+        let ratio = counted.as_secs_f64() / plain.as_secs_f64();
+        println!(
+            "{:<13} {:>5} {:>10.3} {:>10.3} {:>6.2}×  {}",
+            board.name,
+            board.icount_shift,
+            counted.as_secs_f64(),
+            plain.as_secs_f64(),
+            ratio,
+            if ratio <= IDLE_GOAL { "ok" } else { "OVER" }
+        );
+    }
+    Ok(())
+}
+
+/// The median wall time of [`IDLE_RUNS`] runs of `elf` on `board`.
+///
+/// Errors: QEMU cannot start, or a run does not exit 0.
+fn median_wall(board: &Board, elf: &std::path::Path) -> Result<Duration> {
+    let mut walls = Vec::with_capacity(IDLE_RUNS);
+    for _ in 0..IDLE_RUNS {
+        let o = qemu::run_elf(board, elf, DEFAULT_TIMEOUT)?;
+        if o.exit_code() != Some(0) {
+            bail!(
+                "busy_idle on {} did not pass ({:?}):\n{}",
+                board.name,
+                o.end,
+                o.tail(10).join("\n")
+            );
+        }
+        walls.push(o.wall);
+    }
+    walls.sort();
+    Ok(walls[IDLE_RUNS / 2])
 }
 
 fn spec<'a>(r: &'a Runnable<'_>, watch: &'a mut dyn FnMut(&str) -> Option<String>) -> RunSpec<'a> {
