@@ -4,8 +4,9 @@
 //! Services:
 //!
 //! - [`workspace`]: where things are (`cargo metadata`), atomic writes;
-//! - [`boards`]: the QEMU boards of `qemu/boards.toml`, their memory maps,
-//!   and which boards an ELF fits;
+//! - [`boards`]: the QEMU boards of `qemu/boards.toml` (schema: the
+//!   `board-map` crate), which boards a command selects, which board an ELF
+//!   fits, and whether the installed QEMU is new enough for each;
 //! - [`elf`]: the one ELF reader (goblin) and the flash/RAM accounting after
 //!   the ELF gABI;
 //! - [`cargo`]: firmware builds per board and profile, with the board
@@ -13,6 +14,8 @@
 //! - [`image`]: typed image identities;
 //! - [`cmd`] and [`git`]: one-shot commands through xshell;
 //! - [`toolkits`]: the tools `cargo xtask setup` installs under `.cache/`;
+//! - [`stock_qemu`]: Debian 12's QEMU 7.2, unpacked under `.cache/` to run
+//!   the suite on the QEMU Debian users get;
 //! - [`qemu`]: one ELF in QEMU (process group, deadline, console, verdict)
 //!   and the test manifest;
 //! - [`fuzz`]: the libFuzzer run of the ELF reader.
@@ -31,5 +34,6 @@ pub mod fuzz;
 pub mod git;
 pub mod image;
 pub mod qemu;
+pub mod stock_qemu;
 pub mod toolkits;
 pub mod workspace;

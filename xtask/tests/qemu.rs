@@ -785,3 +785,83 @@ fn an_elf_without_a_board_runs_where_its_memory_map_fits() {
         );
     }
 }
+
+/// Issue 18: on Debian 12's QEMU 7.2 (unpacked by `cargo xtask setup` under
+/// `.cache/qemu-7.2`), a board whose `min_qemu` is newer is refused before
+/// any test runs and its tests are skipped, never failed; the rest pass.
+#[test]
+fn debian_12_qemu_7_2_passes_or_refuses_up_front() {
+    let bin = root().join(".cache/qemu-7.2/bin");
+    if !bin.join("qemu-system-riscv32").is_file() {
+        eprintln!(
+            "skipped: no Debian 12 QEMU 7.2 in {} (cargo xtask setup)",
+            bin.display()
+        );
+        return;
+    }
+    let s = Scratch::new("q72");
+    let json = s.0.join("r.json");
+    let o = xtask()
+        .args(["qemu", "--test", "preempt", "--test", "sched", "--qemu-dir"])
+        .arg(&bin)
+        .arg("--json")
+        .arg(&json)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(
+        err.contains("warning: skipping every test on board sifive_e needs QEMU 8.2.0 or newer")
+            && err.contains("is QEMU 7.2.22")
+            && err.contains("cargo xtask setup"),
+        "{err}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for t in report["tests"].as_array().unwrap() {
+        let (board, status) = (t["board"].as_str().unwrap(), t["status"].as_str().unwrap());
+        if board == "sifive_e" {
+            assert_eq!(status, "skipped", "{t}");
+            let reason = t["reason"].as_str().unwrap();
+            assert!(
+                reason.starts_with("QEMU 7.2.22 < 8.2.0 (QEMU before 8.2.0"),
+                "{t}"
+            );
+        } else {
+            assert_eq!(status, "passed", "{t}");
+        }
+    }
+    assert_eq!(report["summary"]["passed"], 6, "{report}");
+    // A run that would test nothing fails with the whole error, as does --elf.
+    let o = xtask()
+        .args([
+            "qemu",
+            "--board",
+            "sifive_e",
+            "--test",
+            "preempt",
+            "--qemu-dir",
+        ])
+        .arg(&bin)
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        err.contains("nothing to test: board sifive_e needs QEMU 8.2.0 or newer")
+            && err.contains("a7472560ca5f")
+            && err.contains("bookworm-backports"),
+        "{err}"
+    );
+    let o = xtask()
+        .args(["qemu", "--qemu-dir"])
+        .arg(&bin)
+        .arg("--elf")
+        .arg(elf(RISCV, "pass"))
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(!o.status.success() && !out.contains("verdict"), "{out}");
+    assert!(err.contains("board sifive_e needs QEMU 8.2.0"), "{err}");
+}

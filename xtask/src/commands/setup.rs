@@ -7,9 +7,11 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use xshell::{Shell, cmd};
 
+use crate::boards::qemu_version::Installed;
+use crate::boards::{Board, Boards};
 use crate::cmd::{capture, run as run_shown, shell};
-use crate::toolkits;
 use crate::workspace::Workspace;
+use crate::{stock_qemu, toolkits};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -28,7 +30,13 @@ pub fn run(args: Args) -> Result<()> {
     let ws = Workspace::load()?;
     let sh = shell(&ws.root)?;
     rust_toolchain(&sh, &ws.root)?;
-    qemu(&sh)?;
+    let boards = Boards::load(&ws)?;
+    qemu(&sh, &boards)?;
+    if OsRelease::read().is_debian_like() {
+        stock_qemu::setup(&ws, is_root())?;
+    } else {
+        println!("skipped: Debian 12's QEMU 7.2 (not a Debian-like system: no apt)");
+    }
     if args.cuda {
         toolkits::setup_cuda(&ws)?;
     }
@@ -96,29 +104,33 @@ fn rust_toolchain(sh: &Shell, root: &Path) -> Result<()> {
     Ok(())
 }
 
-fn qemu(sh: &Shell) -> Result<()> {
+/// Installs QEMU when a board's emulator is missing, or older than a
+/// board's `min_qemu`; then prints the version check the harness makes.
+fn qemu(sh: &Shell, boards: &Boards) -> Result<()> {
+    let all: Vec<&Board> = boards.all().iter().collect();
     let missing: Vec<&str> = QEMU_BINARIES
         .iter()
         .copied()
         .filter(|b| which::which(b).is_err())
         .collect();
-    if missing.is_empty() {
+    let too_old = Installed::read(&all).too_old(&all).len();
+    if missing.is_empty() && too_old == 0 {
         let version = capture(cmd!(sh, "qemu-system-arm --version")).unwrap_or_default();
         println!(
             "skipped: QEMU (already installed: {})",
             version.lines().next().unwrap_or("?")
         );
-        return Ok(());
+        return check_versions(&all);
     }
     if cfg!(target_os = "macos") {
         run_shown(cmd!(sh, "brew install qemu"))?;
         println!("installed: QEMU (brew)");
-        return Ok(());
+        return check_versions(&all);
     }
     let os = OsRelease::read();
     if !os.is_debian_like() {
         bail!(
-            "QEMU is missing ({}) and this OS ({}) has no automated install; install {} with your package manager",
+            "QEMU is missing or too old ({}) and this OS ({}) has no automated install; install {} with your package manager",
             missing.join(", "),
             os.field("ID"),
             QEMU_BINARIES.join(" and ")
@@ -147,6 +159,30 @@ fn qemu(sh: &Shell) -> Result<()> {
         which::which(b).with_context(|| format!("{b} is still missing after the install"))?;
     }
     println!("installed: QEMU ({})", QEMU_BINARIES.join(", "));
+    check_versions(&all)
+}
+
+/// The check `cargo xtask qemu` makes before it runs: each board's QEMU
+/// against its `min_qemu`, one line per board; a board refused is a
+/// warning (its tests would be skipped), not a setup failure.
+fn check_versions(boards: &[&Board]) -> Result<()> {
+    let installed = Installed::read(boards);
+    let old = installed.too_old(boards);
+    for b in boards {
+        let found = installed
+            .version(b)
+            .map_or_else(|| "no version".to_string(), |v| v.to_string());
+        match old.iter().find(|o| o.board.name == b.name) {
+            Some(o) => println!("warning: QEMU check: {o}"),
+            None => match &b.min_qemu {
+                Some(min) => println!(
+                    "QEMU check: {}: {} {found} (needs {} or newer)",
+                    b.name, b.qemu, min.version
+                ),
+                None => println!("QEMU check: {}: {} {found}", b.name, b.qemu),
+            },
+        }
+    }
     Ok(())
 }
 
@@ -172,14 +208,21 @@ impl OsRelease {
     }
 }
 
-/// The apt commands that install QEMU. On bookworm with `qemu-utils` from
-/// bookworm-backports, the plain 7.2 packages conflict with it, so the
-/// backports source is added and the system emulators come from there too.
+/// The apt commands that install QEMU. Debian 12's own QEMU is 7.2, older
+/// than sifive_e's `min_qemu`, so on bookworm the system emulators come
+/// from bookworm-backports (QEMU 10.0; the source is added when missing).
+/// Elsewhere (Debian 13, Ubuntu) the distribution's QEMU; its RISC-V
+/// emulator is in `qemu-system-riscv` where that package exists, else in
+/// `qemu-system-misc`.
 fn apt_plan(sh: &Shell, codename: &str) -> Vec<Vec<String>> {
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    let format = "-f=${Version}";
-    let utils_version = capture(cmd!(sh, "dpkg-query -W {format} qemu-utils")).unwrap_or_default();
-    if codename == "bookworm" && utils_version.contains("bpo") {
+    let install = |riscv: &str, from: &[&str]| {
+        let mut step = s(&["apt-get", "install", "-y"]);
+        step.extend(s(from));
+        step.extend(s(&["--no-install-recommends", "qemu-system-arm", riscv]));
+        step
+    };
+    if codename == "bookworm" {
         let mut plan = Vec::new();
         if !has_backports_source() {
             plan.push(s(&[
@@ -189,30 +232,21 @@ fn apt_plan(sh: &Shell, codename: &str) -> Vec<Vec<String>> {
             ]));
         }
         plan.push(s(&["apt-get", "update"]));
-        plan.push(s(&[
-            "apt-get",
-            "install",
-            "-y",
-            "-t",
-            "bookworm-backports",
-            "--no-install-recommends",
-            "qemu-system-arm",
-            "qemu-system-riscv",
-        ]));
+        plan.push(install("qemu-system-riscv", &["-t", "bookworm-backports"]));
         return plan;
     }
-    // Debian bookworm and older Ubuntu ship the RISC-V emulator in qemu-system-misc.
-    vec![
-        s(&["apt-get", "update"]),
-        s(&[
-            "apt-get",
-            "install",
-            "-y",
-            "--no-install-recommends",
-            "qemu-system-arm",
-            "qemu-system-misc",
-        ]),
-    ]
+    let riscv = if cmd!(sh, "apt-cache show qemu-system-riscv")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_ok()
+    {
+        "qemu-system-riscv"
+    } else {
+        "qemu-system-misc"
+    };
+    vec![s(&["apt-get", "update"]), install(riscv, &[])]
 }
 
 fn has_backports_source() -> bool {

@@ -10,6 +10,7 @@ mod exec;
 mod gh_release;
 pub mod lint;
 pub mod plan;
+mod qemu72;
 mod report;
 mod ui;
 
@@ -74,6 +75,10 @@ enum Check {
     },
     /// Publish `<target_dir>/dist` as the GitHub release of `$GITHUB_REF_NAME`.
     GhRelease,
+    /// The QEMU suite on Debian 12's QEMU 7.2, unpacked in `.cache/qemu-7.2`
+    /// by `cargo xtask setup`.
+    #[command(name = "qemu-7.2")]
+    Qemu72,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -82,6 +87,7 @@ pub fn run(args: Args) -> Result<()> {
         Some(Check::Lint) => return lint::lint(&ws),
         Some(Check::Audit) => return lint::audit(&ws),
         Some(Check::GhRelease) => return gh_release::gh_release(&ws),
+        Some(Check::Qemu72) => return qemu72::run(&ws),
         Some(Check::Fuzz { seconds }) => return crate::fuzz::run_all(&ws, seconds),
         None => {}
     }

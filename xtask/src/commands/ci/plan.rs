@@ -239,6 +239,14 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
                 inputs(&[COMMON, FIRMWARE], &[Tool::Rustc, Tool::Qemu]),
             )
         },
+        // The same suite on Debian 12's QEMU 7.2 (`cargo xtask setup`
+        // unpacks it; skipped without it), reusing the images built above.
+        step(
+            "qemu-7.2",
+            Job::Firmware,
+            vec![argv(&["cargo", "xtask", "ci", "qemu-7.2"])],
+            inputs(&[COMMON, FIRMWARE], &[Tool::Rustc]),
+        ),
         Step {
             outputs: vec![reports.join("size.md"), reports.join("size.json")],
             ..step(

@@ -31,7 +31,8 @@ pub fn run(ws: &Workspace, boards: &Boards, args: &Args) -> Result<()> {
         .clone()
         .unwrap_or_else(|| ws.qemu_dir().join("tests.toml"));
     let manifest = Manifest::load(&manifest_path, boards)?;
-    let last_report = select::last_report_path(ws, args.manifest.as_deref());
+    let last_report =
+        select::last_report_path(ws, args.manifest.as_deref(), args.qemu_dir.as_deref());
     let mut cases = select::cases(&manifest, boards, args, &last_report)?;
     if args.list {
         summary::list(&cases);

@@ -56,25 +56,35 @@ pub struct Case<'a> {
     pub skip: Option<String>,
 }
 
-/// `<target_dir>/reports/qemu.json` for `qemu/tests.toml`; another manifest
-/// gets its own file (`qemu-<stem>-<hash of its path>.json`) so that
-/// `--only-failed` never mixes the tests of two manifests.
-pub fn last_report_path(ws: &Workspace, manifest: Option<&Path>) -> PathBuf {
-    let Some(path) = manifest else {
+/// `<target_dir>/reports/qemu.json` for `qemu/tests.toml` on the installed
+/// QEMU; another manifest gets its own file (`qemu-<stem>-<hash of its
+/// path>.json`), and so does a run with `--qemu-dir` (the hash covers the
+/// directory too), so that `--only-failed` never mixes the tests of two
+/// manifests or two QEMUs.
+pub fn last_report_path(
+    ws: &Workspace,
+    manifest: Option<&Path>,
+    qemu_dir: Option<&Path>,
+) -> PathBuf {
+    if manifest.is_none() && qemu_dir.is_none() {
         return ws.reports_dir().join("qemu.json");
-    };
-    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    }
+    let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
+    let mut key = manifest.map(canonical).unwrap_or_default().into_os_string();
+    if let Some(dir) = qemu_dir {
+        key.push("\0");
+        key.push(canonical(dir));
+    }
     // FNV-1a: stable across toolchains, unlike `DefaultHasher`.
-    let hash = path
+    let hash = key
         .to_string_lossy()
         .bytes()
         .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
         });
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let stem = manifest
+        .and_then(|p| p.file_stem())
+        .map_or_else(|| "tests".to_string(), |s| s.to_string_lossy().into_owned());
     ws.reports_dir()
         .join(format!("qemu-{stem}-{:08x}.json", hash as u32))
 }
