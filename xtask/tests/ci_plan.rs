@@ -92,6 +92,7 @@ fn plain_ci_runs_the_steps_in_order() {
         "test",
         "build",
         "qemu",
+        "qemu-7.2",
         "size-check",
         "native",
         "release",
@@ -114,11 +115,32 @@ fn matrix_is_written_to_github_output() {
         .expect("run xtask");
     assert!(out.status.success());
     let written = std::fs::read_to_string(&out_file).expect("GITHUB_OUTPUT written");
-    let json = written
-        .strip_prefix("matrix=")
-        .expect("matrix= line")
-        .trim();
-    assert_eq!(json, String::from_utf8_lossy(&out.stdout).trim());
+    let output = |key: &str| -> Vec<serde_json::Value> {
+        let line = written
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("no {key}= line in {written}"));
+        let v: serde_json::Value = serde_json::from_str(line).expect("JSON");
+        v["include"].as_array().expect("include").clone()
+    };
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    // The runner's jobs and the container's partition the printed matrix.
+    for (key, container) in [("matrix", ""), ("container_matrix", "rust:1.95.0-bookworm")] {
+        let want: Vec<serde_json::Value> = printed["include"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["container"] == container)
+            .map(|e| serde_json::json!({ "job": e["job"], "steps": e["steps"] }))
+            .collect();
+        assert!(!want.is_empty(), "{key}: no job");
+        assert_eq!(output(key), want, "{key}");
+    }
+    let in_container: Vec<String> = output("container_matrix")
+        .iter()
+        .map(|e| e["job"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(in_container, ["test", "firmware"], "the jobs that run QEMU");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -182,6 +182,36 @@ fn every_workflow_run_is_a_cargo_xtask_call() {
     );
 }
 
+/// The workflows' containers are the one the ci plan names for the jobs
+/// that run QEMU, so that CI runs where the QEMU is known.
+#[test]
+fn workflow_containers_are_the_plan_s() {
+    let root = root();
+    let mut seen = 0;
+    for entry in std::fs::read_dir(root.join(".github/workflows"))
+        .unwrap()
+        .flatten()
+    {
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            if let Some(image) = line.trim().strip_prefix("container:") {
+                seen += 1;
+                assert_eq!(
+                    image.trim(),
+                    xtask::commands::ci::plan::QEMU_CONTAINER,
+                    "{}:{}",
+                    rel(&root, &entry.path()),
+                    n + 1
+                );
+            }
+        }
+    }
+    assert!(
+        seen >= 3,
+        "ci.yml, nightly.yml and release.yml run QEMU in it"
+    );
+}
+
 /// The crate names a manifest's `[dependencies]`-like tables declare.
 fn declared(manifest: &toml::Table, table: &str) -> Vec<String> {
     let mut names: Vec<String> = manifest

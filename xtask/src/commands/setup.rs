@@ -41,6 +41,7 @@ pub fn run(args: Args) -> Result<()> {
         toolkits::setup_cuda(&ws)?;
     }
     if args.lint {
+        python_venv(&sh)?;
         toolkits::setup_lint(&ws)?;
     }
     println!("setup: done");
@@ -183,6 +184,28 @@ fn check_versions(boards: &[&Board]) -> Result<()> {
             },
         }
     }
+    Ok(())
+}
+
+/// The linters install into a Python virtual environment: on a Debian-like
+/// system without Python 3's venv module (a bare Debian container), as
+/// root, installs it with apt.
+fn python_venv(sh: &Shell) -> Result<()> {
+    let works = cmd!(sh, "python3 -m venv --help")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_ok();
+    if works || !is_root() || !OsRelease::read().is_debian_like() {
+        return Ok(());
+    }
+    run_shown(cmd!(sh, "apt-get update"))?;
+    run_shown(cmd!(
+        sh,
+        "apt-get install -y --no-install-recommends python3 python3-venv"
+    ))?;
+    println!("installed: python3-venv (for the linters)");
     Ok(())
 }
 

@@ -105,29 +105,48 @@ pub fn run(args: Args) -> Result<()> {
     run_steps(&ws, &selected, &args)
 }
 
+/// Prints every job as one GitHub matrix, each entry with the container
+/// it runs in (empty: the runner); writes to `$GITHUB_OUTPUT` the jobs that
+/// run on the runner as `matrix=` and those that run in
+/// [`plan::QEMU_CONTAINER`] as `container_matrix=`, one workflow job each.
 fn print_matrix(steps: &[Step]) -> Result<()> {
-    let include: Vec<serde_json::Value> = plan::jobs(steps)
-        .into_iter()
-        .map(|job| {
-            let names: Vec<&str> = steps
-                .iter()
-                .filter(|s| s.job == job)
-                .map(|s| s.name)
-                .collect();
-            serde_json::json!({ "job": job, "steps": names.join(" ") })
+    let entry = |job: Job| {
+        let names: Vec<&str> = steps
+            .iter()
+            .filter(|s| s.job == job)
+            .map(|s| s.name)
+            .collect();
+        serde_json::json!({ "job": job, "steps": names.join(" ") })
+    };
+    let jobs = plan::jobs(steps);
+    let all: Vec<serde_json::Value> = jobs
+        .iter()
+        .map(|&job| {
+            let mut e = entry(job);
+            e["container"] = job.container().unwrap_or("").into();
+            e
         })
         .collect();
-    let json = serde_json::json!({ "include": include }).to_string();
-    println!("{json}");
-    if let Some(path) = std::env::var_os("GITHUB_OUTPUT").filter(|p| !p.is_empty()) {
-        use std::io::Write;
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .with_context(|| format!("cannot open GITHUB_OUTPUT {}", path.display()))?;
-        writeln!(f, "matrix={json}")?;
-    }
+    println!("{}", serde_json::json!({ "include": all }));
+    let Some(path) = std::env::var_os("GITHUB_OUTPUT").filter(|p| !p.is_empty()) else {
+        return Ok(());
+    };
+    let of = |inside: bool| {
+        let include: Vec<serde_json::Value> = jobs
+            .iter()
+            .filter(|j| j.container().is_some() == inside)
+            .map(|&j| entry(j))
+            .collect();
+        serde_json::json!({ "include": include })
+    };
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("cannot open GITHUB_OUTPUT {}", path.display()))?;
+    writeln!(f, "matrix={}", of(false))?;
+    writeln!(f, "container_matrix={}", of(true))?;
     Ok(())
 }
 

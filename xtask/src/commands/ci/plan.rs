@@ -67,6 +67,21 @@ impl Job {
     }
 }
 
+/// The container the jobs that run QEMU use in the workflows: Debian
+/// bookworm, the base of `ci-docker/`, with rustup, so that `cargo xtask
+/// setup` installs there the QEMU the suite is tested with (10.0 from
+/// bookworm-backports) and unpacks Debian 12's 7.2 beside it, rather than
+/// the runner's own, untested QEMU.
+pub const QEMU_CONTAINER: &str = "rust:1.95.0-bookworm";
+
+impl Job {
+    /// The container image the job runs in on GitHub, `None` for the runner
+    /// itself: the jobs that run QEMU use [`QEMU_CONTAINER`].
+    pub fn container(self) -> Option<&'static str> {
+        matches!(self, Self::Test | Self::Firmware).then_some(QEMU_CONTAINER)
+    }
+}
+
 /// A tool whose version is part of a step's cache key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Tool {
