@@ -74,11 +74,12 @@ impl Workspace {
     }
 
     /// Firmware packages that are built for the boards: all but host crates
-    /// that other packages use only as a build-dependency (such as
-    /// `board-map`, which board build scripts run on the host); those are
-    /// default members, built and checked with the host crates.
+    /// that other firmware packages use only as a build-dependency (such as
+    /// `board-map`, which board build scripts run on the host, and xtask
+    /// reads boards with); those are default members, built and checked
+    /// with the host crates.
     pub fn firmware_cross_packages(&self) -> Vec<&Package> {
-        let packages = self.metadata.workspace_packages();
+        let packages = self.firmware_packages();
         let build_only = |name: &str| {
             let mut uses = packages
                 .iter()
