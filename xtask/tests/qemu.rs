@@ -801,12 +801,13 @@ fn debian_12_qemu_7_2_passes_or_refuses_up_front() {
     }
     let s = Scratch::new("q72");
     let json = s.0.join("r.json");
-    let o = xtask()
-        .args(["qemu", "--test", "preempt", "--test", "sched", "--qemu-dir"])
+    let mut q72 = xtask();
+    q72.args(["qemu", "--test", "preempt", "--test", "sched"]);
+    let o = q72
+        .arg("--qemu-dir")
         .arg(&bin)
         .arg("--json")
         .arg(&json)
-        .env("NO_COLOR", "1")
         .output()
         .unwrap();
     let (out, err) = text(&o);

@@ -56,22 +56,10 @@ fn board_comes_from_e_machine_or_option() {
         (Some(FW_FLASH), Some(FW_RAM))
     );
 
-    let o = size_check(&[
-        "--elf",
-        elf.to_str().unwrap(),
-        "--target",
-        "riscv",
-        "--json",
-    ]);
-    assert!(o.status.success(), "{:?}", text(&o));
-    let o = size_check(&[
-        "--elf",
-        elf.to_str().unwrap(),
-        "--board",
-        "sifive_e",
-        "--json",
-    ]);
-    assert!(o.status.success(), "{:?}", text(&o));
+    for (option, value) in [("--target", "riscv"), ("--board", "sifive_e")] {
+        let o = size_check(&["--elf", elf.to_str().unwrap(), option, value, "--json"]);
+        assert!(o.status.success(), "{option} {value}: {:?}", text(&o));
+    }
     let o = size_check(&["--elf", elf.to_str().unwrap(), "--target", "arm"]);
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(1));

@@ -9,30 +9,20 @@
 //! 4 MiB at 0x2000_0000) as RAM. Both are RAM to QEMU.
 //!
 //! Images reach it through the `board` crate with its `mps2-an385`
-//! feature. Everything is gated on the board's architecture, so that a
-//! workspace-wide build for another target compiles this crate empty.
+//! feature. The crate is gated on the board's architecture, so that a
+//! workspace-wide build for another target compiles it empty.
 #![no_std]
+#![cfg(target_arch = "arm")]
 
-#[cfg(target_arch = "arm")]
 mod uart;
 
 // AN385 device interrupts: 32 (`hw/arm/mps2.c`, `num-irq`).
-#[cfg(target_arch = "arm")]
 board_rt::cortex_m_vector_table!(32);
 
-/// The MPS2 board with the AN385 image.
-#[cfg(target_arch = "arm")]
-pub enum Mps2An385 {}
+/// SysTick input clock: the 25 MHz system clock (`SYSCLK_FRQ` in
+/// QEMU's `hw/arm/mps2.c`, the CPU clock). The kernel selects the
+/// processor clock as SysTick's source (CSR.CLKSOURCE = 1), not the
+/// 1 MHz reference clock (`REFCLK_FRQ`).
+const TIMER_HZ: u32 = 25_000_000;
 
-#[cfg(target_arch = "arm")]
-impl kernel::Board for Mps2An385 {
-    type Console = uart::Uart0;
-
-    /// SysTick input clock: the 25 MHz system clock (`SYSCLK_FRQ` in
-    /// QEMU's `hw/arm/mps2.c`, the CPU clock). The kernel selects the
-    /// processor clock as SysTick's source (CSR.CLKSOURCE = 1), not the
-    /// 1 MHz reference clock (`REFCLK_FRQ`).
-    fn timer_hz() -> u32 {
-        25_000_000
-    }
-}
+board_rt::board!(Mps2An385: console uart::Uart0, timer_hz TIMER_HZ);

@@ -14,27 +14,14 @@
 //! Everything is gated on the board's architecture, so that a
 //! workspace-wide build for another target compiles this crate empty.
 #![no_std]
+#![cfg(target_arch = "riscv32")]
 
-#[cfg(target_arch = "riscv32")]
 mod uart;
 
-// `_start` and the link script.
-#[cfg(target_arch = "riscv32")]
-use board_rt as _;
+/// CLINT `mtime` rate: 10 MHz, `RISCV_ACLINT_DEFAULT_TIMEBASE_FREQ`
+/// (QEMU's `include/hw/intc/riscv_aclint.h`), which `hw/riscv/virt.c`
+/// gives the machine timer and writes to the device tree as
+/// `timebase-frequency`; the same in every QEMU release since 7.0.
+const TIMER_HZ: u32 = 10_000_000;
 
-/// QEMU `virt`, RV32.
-#[cfg(target_arch = "riscv32")]
-pub enum RiscvVirt {}
-
-#[cfg(target_arch = "riscv32")]
-impl kernel::Board for RiscvVirt {
-    type Console = uart::Uart0;
-
-    /// CLINT `mtime` rate: 10 MHz, `RISCV_ACLINT_DEFAULT_TIMEBASE_FREQ`
-    /// (QEMU's `include/hw/intc/riscv_aclint.h`), which `hw/riscv/virt.c`
-    /// gives the machine timer and writes to the device tree as
-    /// `timebase-frequency`; the same in every QEMU release since 7.0.
-    fn timer_hz() -> u32 {
-        10_000_000
-    }
-}
+board_rt::board!(RiscvVirt: console uart::Uart0, timer_hz TIMER_HZ);

@@ -146,17 +146,25 @@ fn switch_table(boards: &[&Board], images: &[Image]) -> Result<()> {
 ///
 /// Errors: QEMU cannot start, or the image does not exit 0.
 fn run_image(elf: &Path, board: &Board) -> Result<String> {
+    Ok(passing_run(elf, board)?.console.join("\n"))
+}
+
+/// One run of `elf` on `board` through the QEMU harness, within 30 s.
+///
+/// Errors: QEMU cannot start, or the image does not exit 0 (with its
+/// console).
+pub(crate) fn passing_run(elf: &Path, board: &Board) -> Result<qemu::RunOutcome> {
     let outcome = qemu::run_elf(board, elf, RUN_TIMEOUT)?;
-    let console = outcome.console.join("\n");
     if outcome.exit_code() != Some(0) {
         bail!(
-            "{} on {} did not pass ({:?}):\n{console}",
+            "{} on {} did not pass ({:?}):\n{}",
             elf.display(),
             board.name,
-            outcome.end
+            outcome.end,
+            outcome.console.join("\n")
         );
     }
-    Ok(console)
+    Ok(outcome)
 }
 
 /// Figures printed by the `switch_bench` image, in instructions.

@@ -16,6 +16,7 @@ use super::suite::prepare::{self, Prepared, Runnable};
 use crate::boards::qemu_version::Installed;
 use crate::boards::{Board, Boards};
 use crate::cmd::shell;
+use crate::commands::bench::firmware::passing_run;
 use crate::qemu::{self, DEFAULT_TIMEOUT, End, RunSpec, Verdict, process};
 use crate::workspace::Workspace;
 
@@ -229,16 +230,7 @@ fn busy_idle(boards: &Boards, prepared: &Prepared) -> Result<()> {
 fn median_wall(board: &Board, elf: &std::path::Path) -> Result<Duration> {
     let mut walls = Vec::with_capacity(IDLE_RUNS);
     for _ in 0..IDLE_RUNS {
-        let o = qemu::run_elf(board, elf, DEFAULT_TIMEOUT)?;
-        if o.exit_code() != Some(0) {
-            bail!(
-                "busy_idle on {} did not pass ({:?}):\n{}",
-                board.name,
-                o.end,
-                o.tail(10).join("\n")
-            );
-        }
-        walls.push(o.wall);
+        walls.push(passing_run(elf, board)?.wall);
     }
     walls.sort();
     Ok(walls[IDLE_RUNS / 2])
