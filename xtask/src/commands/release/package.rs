@@ -32,7 +32,10 @@ pub fn run(args: &Args) -> Result<()> {
         check_tag(&ws.root, tag.as_deref(), &config.version)?;
     }
     let boards = Boards::load(&ws)?;
-    let boards: Vec<&Board> = boards.all().iter().collect();
+    // One archive per target: the default board of each architecture (the
+    // hardware the images are flashed to); the other boards of a triple
+    // are QEMU machines the suite also runs on.
+    let boards: Vec<&Board> = boards.all().iter().filter(|b| b.default).collect();
     let images = build_images(&ws, &boards, &config.profiles)?;
     let provenance = Provenance {
         name: config.name.clone(),
@@ -96,7 +99,8 @@ struct Release<'a> {
 }
 
 impl Release<'_> {
-    /// One archive per board and profile, and the size of every shipped image.
+    /// One archive per default board (one per target) and profile, and the
+    /// size of every shipped image.
     ///
     /// Errors: a board and profile ship no image, or packing fails.
     fn archives(
