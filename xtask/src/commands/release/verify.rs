@@ -12,7 +12,7 @@ use super::manifest::{
     ARCHIVE_MANIFEST, ArchiveManifest, ArtifactKind, DIST_MANIFEST, DistManifest, FileEntry,
     SCHEMA_VERSION,
 };
-use super::sign;
+use super::{intel_hex, sign};
 use crate::cargo::Profile;
 
 /// Checks, in order: `SHA256SUMS` parses; the folder holds exactly the
@@ -20,7 +20,8 @@ use crate::cargo::Profile;
 /// signature when `pubkey` is given; `dist-manifest.json` lists the same
 /// files with the same sizes and hashes; every archive is safe to extract
 /// (links followed as extraction follows them) and its `manifest.json`
-/// matches its members and the dist manifest and lists every member.
+/// matches its members and the dist manifest and lists every member; each
+/// `.hex` decodes to its `.bin`, and each copy equals its archive member.
 ///
 /// Errors: one message listing every problem, each naming the file.
 pub fn run(dir: &Path, pubkey: Option<&Path>) -> Result<()> {
@@ -175,6 +176,9 @@ fn check_manifests(
                 sha256_hex(data)
             ));
         }
+        if let Err(e) = intel_hex::check_copy(a, data, files) {
+            problems.push(format!("`{}`: {e:#}", a.path));
+        }
         if a.kind != ArtifactKind::Archive {
             continue;
         }
@@ -251,7 +255,13 @@ fn check_archive(
     for image in &m.images {
         check(&image.elf)?;
         check(&image.bin)?;
-        listed.extend([image.elf.path.as_str(), image.bin.path.as_str()]);
+        check(&image.hex)?;
+        intel_hex::check_member(&members, image)?;
+        listed.extend([
+            image.elf.path.as_str(),
+            image.bin.path.as_str(),
+            image.hex.path.as_str(),
+        ]);
         let listed = dist.images.iter().any(|i| {
             i.name == image.name
                 && i.target == m.target
