@@ -166,6 +166,13 @@ impl Boards {
             .copied()
             .filter(|b| b.machine() == elf.machine)
             .collect();
+        if let ([named], true) = (all.as_slice(), selected.is_empty()) {
+            bail!(
+                "the ELF is {machine} but board `{}` is {}",
+                named.name,
+                named.target
+            );
+        }
         if let ([one], false) = (selected.as_slice(), args.is_empty()) {
             self.check_fits(one, elf)?;
             return Ok(one);

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 
 use super::Args;
 use crate::boards::qemu_version::Installed;
@@ -21,9 +21,9 @@ pub fn run(args: &Args, boards: &Boards, elf: &Path) -> Result<()> {
     }
     let board = board_for(boards, &args.boards, elf)?;
     if let Some(old) = Installed::read(&[board]).too_old(&[board]).first() {
-        bail!("{old}");
+        bail!("{old}; nothing was run");
     }
-    let timeout = args.timeout(None);
+    let timeout = args.timeout(None)?;
     let expectation = Expectation::exit_zero();
     let mut watch = expectation.watcher();
     let label = format!("{}/{}", board.name, elf.display());
@@ -62,25 +62,18 @@ pub fn run(args: &Args, boards: &Boards, elf: &Path) -> Result<()> {
     }
 }
 
-/// The board to run the ELF on (see [`Boards::board_for_elf`]), checked
-/// before QEMU starts. A file that is no ELF runs only on a board named
-/// alone (QEMU loads it as a raw image).
+/// The board to run `path` on (see [`Boards::board_for_elf`]), checked
+/// before QEMU starts, through the one ELF reader that `size-check --elf`
+/// uses.
 ///
-/// Errors: unreadable file; a damaged ELF without a board named; no board
-/// of the selection whose memory map holds every `PT_LOAD` segment.
+/// Errors: an unreadable file, one that is not an Arm or RISC-V ELF, a
+/// named board of another architecture, or no board of the selection whose
+/// memory map holds every `PT_LOAD` segment.
 fn board_for<'a>(boards: &'a Boards, selection: &BoardArgs, path: &Path) -> Result<&'a Board> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let elf = match Elf::parse(&bytes) {
-        Ok(elf) => elf,
-        Err(e) => match boards.select(selection)?.as_slice() {
-            [one] if !selection.is_empty() => return Ok(one),
-            _ => bail!(
-                "{}: {e}; name its board with --board to run it anyway",
-                path.display()
-            ),
-        },
-    };
+    let elf =
+        Elf::parse(&bytes).map_err(|e| anyhow!("{}: {e}; nothing was run", path.display()))?;
     boards
         .board_for_elf(selection, &elf)
-        .with_context(|| format!("{}: not run", path.display()))
+        .map_err(|e| anyhow!("{}: {e:#}; nothing was run", path.display()))
 }
