@@ -14,7 +14,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -24,9 +24,8 @@ use xshell::cmd;
 
 use crate::boards::Board;
 use crate::cmd::{cargo, shell};
-use crate::fault;
 use crate::image::ImageId;
-use crate::workspace::{Workspace, temp_beside};
+use crate::workspace::{Workspace, copy_atomic};
 
 /// The name of the facade crate whose features choose the board.
 pub const BOARD_FACADE: &str = "board";
@@ -325,20 +324,6 @@ fn build(ws: &Workspace, board: &Board, profile: Profile, inv: &Invocation) -> R
         });
     }
     Ok(images)
-}
-
-/// Copies `from` to `to` through a uniquely named temporary file in `to`'s
-/// directory, so a reader never sees a partial image and concurrent builds
-/// never share a temporary name. The copy keeps `from`'s permissions.
-fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
-    let tmp = temp_beside(to)?;
-    std::fs::copy(from, tmp.path())
-        .with_context(|| format!("cannot copy {} to {}", from.display(), tmp.path().display()))?;
-    fault::point("image-copy", to);
-    tmp.persist(to)
-        .map_err(|e| anyhow::Error::new(e.error))
-        .with_context(|| format!("cannot write {}", to.display()))?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -27,7 +27,9 @@ pub const POINTS: &[&str] = &[
     // before the rename.
     "atomic-write",
     "atomic-persist",
-    // A built image copied to `<target_dir>/images/…`.
+    // `workspace::copy_atomic`: a built image copied to
+    // `<target_dir>/images/…`, or an executable of Debian 12's QEMU to
+    // `.cache/qemu-7.2/bin/`.
     "image-copy",
     // nvcc's fatbin moved into place.
     "fatbin-persist",

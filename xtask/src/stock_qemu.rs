@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use xshell::{Shell, cmd};
 
 use crate::cmd::{capture, first_line, shell};
-use crate::workspace::Workspace;
+use crate::workspace::{Workspace, copy_atomic};
 
 /// The Debian 12 package version: bookworm's QEMU 7.2.22.
 pub const VERSION: &str = "1:7.2+dfsg-7+deb12u18+b3";
@@ -45,8 +45,8 @@ pub fn missing_reason(ws: &Workspace) -> String {
     )
 }
 
-/// Downloads and unpacks the packages into `.cache/qemu-7.2/bin`, through a
-/// `.partial` directory renamed into place, so that an interrupted setup
+/// Downloads and unpacks the packages in a temporary directory and copies
+/// the executables into `.cache/qemu-7.2/bin`, so that an interrupted setup
 /// leaves nothing half made. Prints what it did, or `skipped:` and why:
 /// already unpacked, no apt-get or dpkg, or the packages cannot be had (a
 /// non-Debian-12 archive).
@@ -65,16 +65,23 @@ pub fn setup(ws: &Workspace, root: bool) -> Result<()> {
         println!("skipped: Debian 12's QEMU 7.2 (no apt-get and dpkg here)");
         return Ok(());
     }
-    let partial = ws.cache_dir().join(".qemu-7.2.partial");
-    let _ = std::fs::remove_dir_all(&partial);
-    std::fs::create_dir_all(&partial)
-        .with_context(|| format!("cannot create {}", partial.display()))?;
-    let outcome = unpack(&partial, root).and_then(|why| match why {
-        Some(why) => Ok(Some(why)),
-        None => install(&partial.join("qemu-7.2"), &dir(ws)).map(|()| None),
-    });
-    let _ = std::fs::remove_dir_all(&partial);
-    match outcome? {
+    std::fs::create_dir_all(ws.cache_dir())
+        .with_context(|| format!("cannot create {}", ws.cache_dir().display()))?;
+    // Unique, and removed when dropped: concurrent or interrupted setups
+    // never share or keep a half-unpacked tree.
+    let partial = tempfile::Builder::new()
+        .prefix(".qemu-7.2.")
+        .suffix(".partial")
+        .tempdir_in(ws.cache_dir())
+        .with_context(|| format!("cannot create a directory in {}", ws.cache_dir().display()))?;
+    let outcome = match unpack(partial.path(), root)? {
+        Some(why) => Some(why),
+        None => {
+            install(&partial.path().join("root/usr/bin"), &dir(ws).join("bin"))?;
+            None
+        }
+    };
+    match outcome {
         Some(why) => println!("skipped: Debian 12's QEMU 7.2 ({why})"),
         None => println!(
             "installed: Debian 12's QEMU 7.2 in {} ({})",
@@ -85,8 +92,8 @@ pub fn setup(ws: &Workspace, root: bool) -> Result<()> {
     Ok(())
 }
 
-/// Downloads the packages into `partial` and unpacks the executables to
-/// `partial/qemu-7.2/bin`; `Some(why)` when they cannot be had.
+/// Downloads the packages into `partial` and unpacks them to
+/// `partial/root`; `Some(why)` when they cannot be had.
 fn unpack(partial: &Path, root: bool) -> Result<Option<String>> {
     let sh = shell(partial)?;
     let wanted: Vec<String> = PACKAGES.iter().map(|p| format!("{p}={VERSION}")).collect();
@@ -114,12 +121,9 @@ fn unpack(partial: &Path, root: bool) -> Result<Option<String>> {
             capture(cmd!(sh, "dpkg -x {deb} {unpacked}"))?;
         }
     }
-    let bin = partial.join("qemu-7.2").join("bin");
-    std::fs::create_dir_all(&bin)?;
-    for b in BINARIES {
-        let from = unpacked.join("usr/bin").join(b);
-        std::fs::rename(&from, bin.join(b))
-            .with_context(|| format!("the packages hold no {}", from.display()))?;
+    let bin = unpacked.join("usr/bin");
+    if let Some(b) = BINARIES.iter().find(|b| !bin.join(b).is_file()) {
+        return Ok(Some(format!("the packages hold no usr/bin/{b}")));
     }
     if first_line(cmd!(sh, "{bin}/qemu-system-arm --version")).is_none() {
         return Ok(Some(
@@ -129,11 +133,14 @@ fn unpack(partial: &Path, root: bool) -> Result<Option<String>> {
     Ok(None)
 }
 
-/// Moves the unpacked `from` to `to`.
-fn install(from: &Path, to: &Path) -> Result<()> {
-    let _ = std::fs::remove_dir_all(to);
-    std::fs::rename(from, to)
-        .with_context(|| format!("cannot move {} to {}", from.display(), to.display()))
+/// Copies the executables of the unpacked `usr/bin` into `to`, each
+/// atomically; `bin_dir` finds them only once all are there, so an
+/// interrupted setup unpacks again.
+fn install(usr_bin: &Path, to: &Path) -> Result<()> {
+    for b in BINARIES {
+        copy_atomic(&usr_bin.join(b), &to.join(b))?;
+    }
+    Ok(())
 }
 
 fn version_line(bin: &Path) -> String {

@@ -130,6 +130,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Copies `from` to `to` through a uniquely named temporary file in `to`'s
+/// directory ([`temp_beside`]), so a reader never sees a partial file and
+/// concurrent copies never share a temporary name. The copy keeps `from`'s
+/// permissions (executables stay executable).
+///
+/// Errors: `from` cannot be read, or `to` cannot be written.
+pub fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
+    let tmp = temp_beside(to)?;
+    std::fs::copy(from, tmp.path())
+        .with_context(|| format!("cannot copy {} to {}", from.display(), tmp.path().display()))?;
+    fault::point("image-copy", to);
+    tmp.persist(to)
+        .map_err(|e| anyhow::Error::new(e.error))
+        .with_context(|| format!("cannot write {}", to.display()))?;
+    Ok(())
+}
+
 /// An empty temporary file beside `path`, named `.<file name>.<random>.partial`
 /// and removed when dropped unless persisted. It has `path`'s permissions
 /// when `path` exists, else those of a new file (0666 less the umask).
