@@ -110,9 +110,11 @@ pub fn priority(id: TaskId) -> u8 {
 
 /// Ends the run once the console has drained: the board's exit
 /// (semihosting SYS_EXIT_EXTENDED under QEMU) with `code` (0 = pass, see
-/// [`crate::exit_code`]).
+/// [`crate::exit_code`]). Once tasks have started, it first prints one
+/// stack report line per task (`@stack <task> <peak bytes> <size bytes>`,
+/// see [`Kernel::exit`]).
 pub fn exit(code: u32) -> ! {
-    super::exit::<Linked>(code)
+    KERNEL.exit::<Linked>(code)
 }
 
 /// Prints `items` and a newline as one uninterrupted line.
