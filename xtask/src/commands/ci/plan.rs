@@ -50,6 +50,8 @@ pub enum Job {
     Reproducibility,
     /// Nightly only.
     Audit,
+    /// Nightly only.
+    Coverage,
 }
 
 impl Job {
@@ -63,6 +65,7 @@ impl Job {
             Self::Fuzz => "fuzz",
             Self::Reproducibility => "reproducibility",
             Self::Audit => "audit",
+            Self::Coverage => "coverage",
         }
     }
 }
@@ -317,6 +320,15 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
                 vec![argv(&["cargo", "xtask", "ci", "audit"])],
                 inputs(&[COMMON], &[]),
             ),
+            Step {
+                outputs: vec![reports.join("coverage")],
+                ..step(
+                    "coverage",
+                    Job::Coverage,
+                    vec![argv(&["cargo", "xtask", "qemu", "--coverage"])],
+                    inputs(&[COMMON, FIRMWARE], &[Tool::Rustc, Tool::Qemu]),
+                )
+            },
         ]);
     }
     steps
