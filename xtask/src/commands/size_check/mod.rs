@@ -70,6 +70,11 @@ pub struct Args {
     /// when given].
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
+    /// The suite report (`cargo xtask qemu --json`) whose stack peaks are
+    /// shown, for the ELFs it ran byte for byte [default:
+    /// <target_dir>/reports/qemu.json].
+    #[arg(long, value_name = "FILE")]
+    pub qemu_report: Option<PathBuf>,
     /// Instead of checking sizes, fuzz the ELF reader for SECS seconds
     /// (default 600; needs nightly and cargo-fuzz), as `cargo xtask ci fuzz`.
     #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "600",
@@ -151,7 +156,10 @@ pub fn run(args: Args) -> Result<()> {
         .clone()
         .unwrap_or_else(|| ws.qemu_dir().join("size-baseline.json"));
     let mut base = load_base(&ws, &args, &targets, workspace_mode, &baseline_path)?;
-    let suite_report = ws.reports_dir().join("qemu.json");
+    let suite_report = args
+        .qemu_report
+        .clone()
+        .unwrap_or_else(|| ws.reports_dir().join("qemu.json"));
     let peaks = stack::Source::load(&suite_report, &relative(&ws, &suite_report));
     if args.update_baseline {
         let measured = Measured {
