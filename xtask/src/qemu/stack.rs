@@ -26,17 +26,6 @@ pub struct TaskStack {
     pub size_bytes: u64,
 }
 
-impl TaskStack {
-    /// The peak as a percentage of the declared stack.
-    pub fn percent(&self) -> f64 {
-        if self.size_bytes == 0 {
-            0.0
-        } else {
-            100.0 * self.peak_bytes as f64 / self.size_bytes as f64
-        }
-    }
-}
-
 /// The report in `line`, if it is a well-formed stack report line. The
 /// numbers are the last two words, so a task name may hold spaces; a line
 /// with the prefix but no numbers stays in the transcript, where it shows.

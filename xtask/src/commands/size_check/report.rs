@@ -313,7 +313,7 @@ fn stack_rows(out: &mut String, reports: &[&ImageReport]) {
             t.task,
             t.peak_bytes,
             t.size_bytes,
-            t.percent()
+            percent(t.peak_bytes as f64, t.size_bytes)
         );
     }
 }
