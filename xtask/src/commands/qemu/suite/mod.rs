@@ -12,10 +12,9 @@ mod select;
 mod summary;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use super::{Args, coverage};
 use crate::boards::{Board, Boards};
@@ -32,11 +31,7 @@ pub fn run(ws: &Workspace, boards: &Boards, args: &Args) -> Result<()> {
         .clone()
         .unwrap_or_else(|| ws.qemu_dir().join("tests.toml"));
     let manifest = Manifest::load(&manifest_path, boards)?;
-    let budgets_path = args
-        .budgets
-        .clone()
-        .unwrap_or_else(|| ws.qemu_dir().join("budgets.toml"));
-    let budgets = Budgets::load(&budgets_path)?;
+    let (budgets, budgets_label) = budgets(ws, args)?;
     let last_report = select::last_report_path(ws, args.manifest.as_deref());
     let cases = select::cases(&manifest, boards, args, &last_report)?;
     if args.list {
@@ -80,7 +75,7 @@ pub fn run(ws: &Workspace, boards: &Boards, args: &Args) -> Result<()> {
             args,
             manifest_path: &manifest_path,
             budgets: &budgets,
-            budgets_label: &relative(ws, &budgets_path),
+            budgets_label: &budgets_label,
             trace: traces.as_ref(),
         };
         let results = run.all(&cases, jobs);
@@ -118,10 +113,22 @@ fn whole_suite(args: &Args, boards: &Boards, used: &[&Board]) -> bool {
         && used.len() == boards.all().len()
 }
 
-/// `path` relative to the workspace root when it lies inside it.
-fn relative(ws: &Workspace, path: &Path) -> String {
-    path.strip_prefix(&ws.root)
-        .unwrap_or(path)
+/// The stack budgets (`--budgets`, else `qemu/budgets.toml`) and the
+/// file's name for reports, relative to the workspace root when inside it.
+///
+/// Errors: `--budgets` names no file, or the file is invalid.
+fn budgets(ws: &Workspace, args: &Args) -> Result<(Budgets, String)> {
+    let path = args
+        .budgets
+        .clone()
+        .unwrap_or_else(|| ws.qemu_dir().join("budgets.toml"));
+    if args.budgets.is_some() && !path.is_file() {
+        bail!("--budgets {}: no such file", path.display());
+    }
+    let label = path
+        .strip_prefix(&ws.root)
+        .unwrap_or(&path)
         .display()
-        .to_string()
+        .to_string();
+    Ok((Budgets::load(&path)?, label))
 }
