@@ -60,10 +60,17 @@ impl Traces {
         self.dir.join(&id.board).join(format!("{}.log", id.test))
     }
 
-    /// The QEMU arguments that write case `id`'s translation log.
-    pub fn qemu_args(&self, id: &CaseId) -> Vec<String> {
-        let log = self.log(id).to_string_lossy().into_owned();
-        ["-d".into(), "in_asm".into(), "-D".into(), log].into()
+    /// The test's own QEMU arguments `args` with case `id`'s translation
+    /// log added: `in_asm` joins a `-d` the test already passes (QEMU keeps
+    /// only the last `-d`), and `-D` sends the log to the case's file.
+    pub fn qemu_args(&self, id: &CaseId, args: &[String]) -> Vec<String> {
+        let mut out = args.to_vec();
+        match out.iter().position(|a| a == "-d") {
+            Some(i) if i + 1 < out.len() => out[i + 1].push_str(",in_asm"),
+            _ => out.extend(["-d".into(), "in_asm".into()]),
+        }
+        out.extend(["-D".into(), self.log(id).to_string_lossy().into_owned()]);
+        out
     }
 }
 
@@ -239,6 +246,28 @@ fn tool_runs(traces: &Traces, results: &[CaseResult]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_trace_joins_the_tests_own_log_mask() {
+        let traces = Traces {
+            dir: PathBuf::from("logs"),
+        };
+        let id = CaseId {
+            board: "b".into(),
+            test: "t".into(),
+        };
+        let words = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let log = Path::new("logs").join("b").join("t.log");
+        let log = log.to_str().unwrap();
+        assert_eq!(
+            traces.qemu_args(&id, &[]),
+            words(&["-d", "in_asm", "-D", log])
+        );
+        assert_eq!(
+            traces.qemu_args(&id, &words(&["-d", "guest_errors", "-s"])),
+            words(&["-d", "guest_errors,in_asm", "-s", "-D", log])
+        );
+    }
 
     #[test]
     fn summary_lines_parse() {

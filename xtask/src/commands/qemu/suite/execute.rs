@@ -131,10 +131,10 @@ impl Run<'_> {
         r.stack_budget = budget
             .as_ref()
             .map(|b| format!("{} ({} in {})", b.amount, b.source, self.budgets_label));
-        let mut extra_args = case.test.qemu_args.clone();
-        if let Some(traces) = self.trace {
-            extra_args.extend(traces.qemu_args(&case.id));
-        }
+        let extra_args = match self.trace {
+            Some(traces) => traces.qemu_args(&case.id, &case.test.qemu_args),
+            None => case.test.qemu_args.clone(),
+        };
         for attempt in 0..=retries {
             let mut watch = expectation.watcher();
             let outcome = qemu::run(RunSpec {
