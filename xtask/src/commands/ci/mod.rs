@@ -5,6 +5,7 @@
 //! is reported as `✅ cached` and not rerun. `--matrix` and `--job` split the
 //! same steps into GitHub matrix jobs, so CI runs exactly what a laptop runs.
 
+pub mod bench;
 mod cache;
 mod exec;
 mod gh_release;
