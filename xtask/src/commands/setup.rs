@@ -37,6 +37,7 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         println!("skipped: Debian 12's QEMU 7.2 (not a Debian-like system: no apt)");
     }
+    lcov(&sh);
     if args.cuda {
         toolkits::setup_cuda(&ws)?;
     }
@@ -207,6 +208,50 @@ fn python_venv(sh: &Shell) -> Result<()> {
     ))?;
     println!("installed: python3-venv (for the linters)");
     Ok(())
+}
+
+/// lcov's `genhtml`, which the coverage test runs on the lcov file of
+/// `cargo xtask qemu --coverage`. Optional: where it cannot be installed
+/// (not Debian, no root), setup says how and goes on, and the test says
+/// `skipped`.
+fn lcov(sh: &Shell) {
+    if which::which("genhtml").is_ok() {
+        println!("skipped: lcov (genhtml already installed)");
+        return;
+    }
+    let install = [
+        "apt-get",
+        "install",
+        "-y",
+        "--no-install-recommends",
+        "lcov",
+    ];
+    let sudo: Option<&[&str]> = if is_root() {
+        Some(&[])
+    } else if passwordless_sudo(sh) {
+        Some(&["sudo"])
+    } else {
+        None
+    };
+    let Some(sudo) = sudo.filter(|_| OsRelease::read().is_debian_like()) else {
+        println!(
+            "skipped: lcov (genhtml) not installed; on Debian or Ubuntu: sudo {}",
+            install.join(" ")
+        );
+        return;
+    };
+    let steps = [
+        [sudo, &["apt-get", "update"][..]].concat(),
+        [sudo, &install[..]].concat(),
+    ];
+    let done = steps.iter().try_for_each(|step| match step.split_first() {
+        Some((prog, rest)) => run_shown(cmd!(sh, "{prog} {rest...}")),
+        None => Ok(()),
+    });
+    match done {
+        Ok(()) => println!("installed: lcov (genhtml)"),
+        Err(e) => println!("skipped: lcov (genhtml) not installed: {e:#}"),
+    }
 }
 
 /// `/etc/os-release`, for the distribution's package manager.

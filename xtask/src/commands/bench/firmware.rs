@@ -18,6 +18,7 @@ use crate::boards::{Board, Boards};
 use crate::cargo::{self, Image, Profile};
 use crate::elf::{self, Elf};
 use crate::qemu;
+use crate::qemu::stack::TaskStack;
 use crate::workspace::Workspace;
 
 /// The image that measures the switch, in the `fw-tests` package.
@@ -109,9 +110,9 @@ fn switch_table(boards: &[&Board], images: &[Image]) -> Result<()> {
         else {
             bail!("no `{BENCH_IMAGE}` image was built for {}", board.name);
         };
-        let transcript = run_image(&image.elf, board)?;
-        let figures =
-            SwitchFigures::parse(&transcript, board.ns_per_instruction()).with_context(|| {
+        let (transcript, stack) = run_image(&image.elf, board)?;
+        let figures = SwitchFigures::parse(&transcript, &stack, board.ns_per_instruction())
+            .with_context(|| {
                 format!(
                     "{BENCH_IMAGE} on {}: unexpected transcript:\n{transcript}",
                     board.name
@@ -142,11 +143,12 @@ fn switch_table(boards: &[&Board], images: &[Image]) -> Result<()> {
 }
 
 /// Runs `elf` on `board` through the QEMU harness, returning the
-/// firmware's console output.
+/// firmware's console output and its tasks' stack report.
 ///
 /// Errors: QEMU cannot start, or the image does not exit 0.
-fn run_image(elf: &Path, board: &Board) -> Result<String> {
-    Ok(passing_run(elf, board)?.console.join("\n"))
+fn run_image(elf: &Path, board: &Board) -> Result<(String, Vec<TaskStack>)> {
+    let outcome = passing_run(elf, board)?;
+    Ok((outcome.console.join("\n"), outcome.stack))
 }
 
 /// One run of `elf` on `board` through the QEMU harness, within 30 s.
@@ -167,7 +169,8 @@ pub(crate) fn passing_run(elf: &Path, board: &Board) -> Result<qemu::RunOutcome>
     Ok(outcome)
 }
 
-/// Figures printed by the `switch_bench` image, in instructions.
+/// Figures printed by the `switch_bench` image, in instructions, and its
+/// stack report.
 #[derive(Debug, PartialEq, Eq)]
 struct SwitchFigures {
     per_switch: u64,
@@ -183,7 +186,7 @@ struct SwitchFigures {
 impl SwitchFigures {
     /// Reads the figures; a count in `ns` of virtual time is turned into
     /// instructions at `ns_per_instruction` (2^shift under `-icount`).
-    fn parse(transcript: &str, ns_per_instruction: u64) -> Result<Self> {
+    fn parse(transcript: &str, stack: &[TaskStack], ns_per_instruction: u64) -> Result<Self> {
         let line = |key: &str| -> Result<&str> {
             transcript
                 .lines()
@@ -210,28 +213,18 @@ impl SwitchFigures {
                 .parse()
                 .with_context(|| format!("`{key}` is not followed by a number"))
         };
-        let (mut stack_used, mut stack_size) = (0, 0);
-        for line in transcript.lines() {
-            // `stack <task>: used <n> of <size> bytes`
-            let Some(rest) = line.strip_prefix("stack ") else {
-                continue;
-            };
-            let words: Vec<&str> = rest.split_whitespace().collect();
-            if let [_, "used", used, "of", size, "bytes"] = words[..] {
-                stack_used = stack_used.max(used.parse()?);
-                stack_size = size.parse()?;
-            }
-        }
-        if stack_size == 0 {
-            bail!("no `stack <task>: used N of M bytes` line");
-        }
+        // The bench's own tasks, not the idle task's smaller stack.
+        let tasks = stack.iter().filter(|t| t.task != "idle");
+        let Some(stack_size) = tasks.clone().map(|t| t.size_bytes).max() else {
+            bail!("no stack report (`@stack <task> <peak> <size>` lines)");
+        };
         let (per_switch, from_virtual_time) = counted("per switch: ")?;
         Ok(Self {
             per_switch,
             per_yield: counted("per yield with switch: ")?.0,
             from_virtual_time,
             tcb_bytes: number("tcb bytes: ")?,
-            stack_used,
+            stack_used: tasks.map(|t| t.peak_bytes).max().unwrap_or(0),
             stack_size,
         })
     }
@@ -248,9 +241,17 @@ mod tests {
                  per yield without switch: 31 instructions\n\
                  per switch: 124 instructions\n\
                  tcb bytes: 48\n\
-                 stack bench: used 184 of 1024 bytes\n\
-                 stack ping: used 104 of 1024 bytes\n\
                  PASS switch_bench\n";
+        let task = |task: &str, peak_bytes, size_bytes| TaskStack {
+            task: task.into(),
+            peak_bytes,
+            size_bytes,
+        };
+        let stack = [
+            task("bench", 184, 1024),
+            task("ping", 104, 1024),
+            task("idle", 136, 200),
+        ];
         let want = SwitchFigures {
             per_switch: 124,
             per_yield: 155,
@@ -259,13 +260,13 @@ mod tests {
             stack_used: 184,
             stack_size: 1024,
         };
-        assert_eq!(SwitchFigures::parse(t, 16).unwrap(), want);
+        assert_eq!(SwitchFigures::parse(t, &stack, 16).unwrap(), want);
         // Cortex-M3 under shift 4: virtual ns, 16 per instruction.
         let ns = t
             .replace("155 instructions", "2480 ns")
             .replace("124 instructions", "1984 ns");
         assert_eq!(
-            SwitchFigures::parse(&ns, 16).unwrap(),
+            SwitchFigures::parse(&ns, &stack, 16).unwrap(),
             SwitchFigures {
                 from_virtual_time: true,
                 ..want
@@ -275,7 +276,14 @@ mod tests {
 
     #[test]
     fn a_missing_figure_is_an_error() {
-        let err = SwitchFigures::parse("stack a: used 1 of 2 bytes\n", 1).unwrap_err();
+        let stack = [TaskStack {
+            task: "a".into(),
+            peak_bytes: 1,
+            size_bytes: 2,
+        }];
+        let err = SwitchFigures::parse("tcb bytes: 48\n", &stack, 1).unwrap_err();
         assert!(err.to_string().contains("per switch"), "{err}");
+        let err = SwitchFigures::parse("per switch: 1 instructions\n", &[], 1).unwrap_err();
+        assert!(err.to_string().contains("no stack report"), "{err}");
     }
 }
