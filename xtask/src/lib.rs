@@ -11,6 +11,7 @@
 //! - [`cargo`]: firmware builds per board and profile, with the board
 //!   feature, reproducible paths, and one file per image;
 //! - [`image`]: typed image identities;
+//! - [`checksums`]: SHA-256 and `SHA256SUMS` files (releases, bundles);
 //! - [`cmd`] and [`git`]: one-shot commands through xshell;
 //! - [`toolkits`]: the tools `cargo xtask setup` installs under `.cache/`;
 //! - [`qemu`]: one ELF in QEMU (process group, deadline, console, verdict)
@@ -23,6 +24,7 @@
 
 pub mod boards;
 pub mod cargo;
+pub mod checksums;
 pub mod cli;
 pub mod cmd;
 pub mod commands;

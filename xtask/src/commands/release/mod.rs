@@ -9,7 +9,6 @@
 //! claim by building twice.
 
 mod archive;
-mod checksums;
 mod config;
 mod flash;
 mod manifest;

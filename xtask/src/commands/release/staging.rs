@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use super::checksums::sha256_hex;
 use super::manifest::{Artifact, ArtifactKind, DIST_MANIFEST};
 use crate::cargo::Profile;
+use crate::checksums::sha256_hex;
 use crate::workspace::write_atomic;
 
 /// The folder a release is assembled in before it replaces `out`.
