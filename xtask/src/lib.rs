@@ -12,6 +12,7 @@
 //!   feature, reproducible paths, and one file per image;
 //! - [`image`]: typed image identities;
 //! - [`checksums`]: SHA-256 and `SHA256SUMS` files (releases, bundles);
+//! - [`bundle`]: test bundles, built once and run anywhere without cargo;
 //! - [`cmd`] and [`git`]: one-shot commands through xshell;
 //! - [`toolkits`]: the tools `cargo xtask setup` installs under `.cache/`;
 //! - [`qemu`]: one ELF in QEMU (process group, deadline, console, verdict)
@@ -23,6 +24,7 @@
 //! line that `main.rs` parses and dispatches.
 
 pub mod boards;
+pub mod bundle;
 pub mod cargo;
 pub mod checksums;
 pub mod cli;

@@ -1,9 +1,11 @@
 //! `cargo xtask qemu`: builds the firmware test images and runs each on its
 //! QEMU board with trustworthy verdicts (see `README.md`, "QEMU harness"), or
 //! runs one ELF with `--elf` (also the cargo runner of both firmware targets).
+//! `--build-only --bundle DIR` writes the built suite as a bundle, which
+//! `--bundle DIR` runs anywhere without compiling firmware.
 
 pub mod bench;
-mod report;
+pub mod report;
 mod single;
 mod suite;
 
@@ -63,8 +65,17 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
     /// Test manifest (default `qemu/tests.toml`).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "bundle")]
     pub manifest: Option<PathBuf>,
+    /// Build the selected tests' images and run nothing; with `--bundle`,
+    /// write them as a bundle.
+    #[arg(long, conflicts_with_all = ["elf", "subset", "list", "only_failed"])]
+    pub build_only: bool,
+    /// With `--build-only`: write the bundle (ELFs, manifest, expected
+    /// output, boards, SHA256SUMS) to DIR. Without: run the bundle in DIR,
+    /// compiling nothing, after checking its SHA256SUMS.
+    #[arg(long, value_name = "DIR", conflicts_with = "elf")]
+    pub bundle: Option<PathBuf>,
     /// What cargo passes after the ELF path when used as the runner; the
     /// firmware has no command line, so these are ignored with a warning.
     #[arg(requires = "elf", value_name = "ARGS")]

@@ -7,9 +7,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::super::Args;
 use super::super::report::{Attempt, CaseResult, Status};
+use super::images::Images;
 use super::select::Case;
 use super::summary::Printer;
-use crate::cargo::{Image, Profile};
+use crate::cargo::Profile;
 use crate::qemu::manifest::Manifest;
 use crate::qemu::{self, Expectation, RunSpec, Verdict};
 
@@ -18,7 +19,7 @@ const TAIL_LINES: usize = 20;
 
 /// What every case of one suite run shares.
 pub struct Run<'a> {
-    pub images: &'a [Image],
+    pub images: &'a Images,
     pub manifest: &'a Manifest,
     pub args: &'a Args,
     pub manifest_path: &'a Path,
@@ -80,20 +81,16 @@ impl Run<'_> {
             r.reason = Some(reason.clone());
             return r;
         }
-        let Some(image) = self
-            .images
-            .iter()
-            .find(|i| i.is(&case.board.name, &test.package, &test.bin))
-        else {
-            r.reason = Some(format!(
-                "ELF missing: package `{}` built no bin `{}` for {}",
-                test.package, test.bin, case.board.target
-            ));
-            return r;
+        let elf = match self.images.elf(&case.id) {
+            Ok(elf) => elf,
+            Err(reason) => {
+                r.reason = Some(reason);
+                return r;
+            }
         };
-        r.elf = Some(image.elf.clone());
+        r.elf = Some(elf.to_owned());
         match test.expectation(self.manifest.dir(), case.board) {
-            Ok(expectation) => self.attempts(case, image, &expectation, r),
+            Ok(expectation) => self.attempts(case, elf, &expectation, r),
             Err(e) => {
                 r.reason = Some(format!("{e:#}"));
                 r
@@ -105,7 +102,7 @@ impl Run<'_> {
     fn attempts(
         &self,
         case: &Case<'_>,
-        image: &Image,
+        elf: &Path,
         expectation: &Expectation,
         mut r: CaseResult,
     ) -> CaseResult {
@@ -114,7 +111,7 @@ impl Run<'_> {
             let mut watch = expectation.watcher();
             let outcome = qemu::run(RunSpec {
                 board: case.board,
-                elf: &image.elf,
+                elf,
                 extra_args: &case.test.qemu_args,
                 timeout: self.args.timeout(case.test.timeout),
                 watch: &mut watch,
@@ -166,7 +163,7 @@ impl Run<'_> {
             "cargo xtask qemu --target {} --test {}",
             case.board.name, case.test.name
         );
-        if args.profile != Profile::Release {
+        if args.profile != Profile::Release && args.bundle.is_none() {
             cmd.push_str(&format!(" --profile {}", args.profile));
         }
         if let Some(t) = args.timeout {
@@ -178,7 +175,12 @@ impl Run<'_> {
                 args.timeout_multiplier
             ));
         }
-        if args.manifest.is_some() {
+        if let Some(bundle) = &args.bundle {
+            cmd.push_str(&format!(
+                " --bundle {}",
+                shell_word(&bundle.display().to_string())
+            ));
+        } else if args.manifest.is_some() {
             cmd.push_str(&format!(
                 " --manifest {}",
                 shell_word(&self.manifest_path.display().to_string())

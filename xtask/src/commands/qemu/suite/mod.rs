@@ -1,37 +1,60 @@
 //! The test suite: select cases (test × board), build the images, run them
 //! in parallel with retries, print verdicts and rerun hints, write the
 //! reports. Each concern has its module: [`select`] (which cases),
-//! [`execute`] (running them), [`summary`] (printing and reports),
-//! [`environment`] (what the reports record about the host) and [`prepare`]
-//! (the images and expectations `cargo xtask bench qemu` runs).
+//! [`images`] (building what they need), [`execute`] (running them),
+//! [`summary`] (printing and reports), [`environment`] (what the reports
+//! record about the host) and [`prepare`] (the images and expectations
+//! `cargo xtask bench qemu` runs). `--build-only --bundle` hands the built
+//! cases to [`crate::bundle`] instead of running them; `--bundle` runs one.
 
 mod environment;
 mod execute;
+mod images;
 pub mod prepare;
 mod select;
 mod summary;
 
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use super::Args;
+use super::report::Shard;
 use crate::boards::{Board, Boards};
-use crate::cargo;
+use crate::bundle::{self, Member};
 use crate::qemu::manifest::Manifest;
 use crate::workspace::Workspace;
 
 pub use select::Subset;
 
 pub fn run(ws: &Workspace, boards: &Boards, args: &Args) -> Result<()> {
-    let manifest_path = args
-        .manifest
-        .clone()
-        .unwrap_or_else(|| ws.qemu_dir().join("tests.toml"));
-    let manifest = Manifest::load(&manifest_path, boards)?;
-    let last_report = select::last_report_path(ws, args.manifest.as_deref());
-    let cases = select::cases(&manifest, boards, args, &last_report)?;
+    let (manifest_path, boards) = match &args.bundle {
+        Some(dir) if !args.build_only => {
+            bundle::verify(dir)?;
+            (dir.join(bundle::MANIFEST), bundle::boards(dir)?)
+        }
+        _ => (
+            args.manifest
+                .clone()
+                .unwrap_or_else(|| ws.qemu_dir().join("tests.toml")),
+            boards.clone(),
+        ),
+    };
+    let manifest = Manifest::load(&manifest_path, &boards)?;
+    let own = args.manifest.is_some() || (args.bundle.is_some() && !args.build_only);
+    let last_report = select::last_report_path(ws, own.then_some(manifest_path.as_path()));
+    let selected = select::cases(&manifest, &boards, args, &last_report)?;
+    let shard = args.subset.map(|s| Shard {
+        index: s.index,
+        count: s.count,
+        of: selected.len(),
+    });
+    let cases = match args.subset {
+        Some(s) => s.select(selected),
+        None => selected,
+    };
     if args.list {
         summary::list(&cases);
         return Ok(());
@@ -40,39 +63,138 @@ pub fn run(ws: &Workspace, boards: &Boards, args: &Args) -> Result<()> {
         summary::nothing_selected(args, &last_report);
         return Ok(());
     }
-
-    // Build first: a build failure is an error, never a pass.
-    let used: BTreeSet<&str> = cases.iter().map(|c| c.board.name.as_str()).collect();
-    let build_boards: Vec<&Board> = boards
-        .all()
-        .iter()
-        .filter(|b| used.contains(b.name.as_str()))
-        .collect();
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    // The report's environment (QEMU versions, rustc, git) is gathered while
-    // cargo builds, not while QEMU needs the cores.
-    let (results, duration, env) = std::thread::scope(|s| -> Result<_> {
-        let env = s.spawn(|| environment::capture(ws, &build_boards, jobs, args.profile));
-        let images = cargo::build_images(ws, &build_boards, &[args.profile])
-            .context("building the test images failed; no test was run")?;
-        let started = Instant::now();
-        let run = execute::Run {
-            images: &images,
-            manifest: &manifest,
-            args,
-            manifest_path: &manifest_path,
-        };
-        let results = run.all(&cases, jobs);
-        Ok((results, started.elapsed(), env.join()))
-    })?;
-    summary::finish(
+    if args.build_only {
+        return build_only(ws, &boards, &manifest, &cases, args);
+    }
+    let run = Suite {
+        ws,
+        boards: &boards,
+        manifest: &manifest,
+        manifest_path: &manifest_path,
         args,
-        results,
-        duration,
-        env.unwrap_or_default(),
-        &last_report,
-    )
+    };
+    run.run(&cases, shard, &last_report)
+}
+
+/// One suite run's inputs.
+struct Suite<'a> {
+    ws: &'a Workspace,
+    boards: &'a Boards,
+    manifest: &'a Manifest,
+    manifest_path: &'a Path,
+    args: &'a Args,
+}
+
+impl Suite<'_> {
+    /// Builds what the cases need, runs them and writes the reports.
+    ///
+    /// Errors: a build fails (no test runs), a report cannot be written, or
+    /// a case did not pass.
+    fn run(
+        &self,
+        cases: &[select::Case<'_>],
+        shard: Option<Shard>,
+        last_report: &Path,
+    ) -> Result<()> {
+        let (ws, args) = (self.ws, self.args);
+        let used: BTreeSet<&str> = cases.iter().map(|c| c.board.name.as_str()).collect();
+        let run_boards: Vec<&Board> = self
+            .boards
+            .all()
+            .iter()
+            .filter(|b| used.contains(b.name.as_str()))
+            .collect();
+        let jobs = args
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1);
+        // The report's environment (QEMU versions, rustc, git) is gathered while
+        // cargo builds, not while QEMU needs the cores.
+        let (results, duration, env) = std::thread::scope(|s| -> Result<_> {
+            let env = s.spawn(|| environment::capture(ws, &run_boards, jobs, args.profile));
+            let images = images::build(ws, self.boards, self.manifest, cases, args.profile)
+                .context("building the test images failed; no test was run")?;
+            let started = Instant::now();
+            let run = execute::Run {
+                images: &images,
+                manifest: self.manifest,
+                args,
+                manifest_path: self.manifest_path,
+            };
+            let results = run.all(cases, jobs);
+            Ok((results, started.elapsed(), env.join()))
+        })?;
+        summary::finish(
+            args,
+            results,
+            duration,
+            env.unwrap_or_default(),
+            shard,
+            last_report,
+        )
+    }
+}
+
+/// `--build-only`: builds the cases' images and writes them as a bundle
+/// (`--bundle DIR`) or prints each case's ELF.
+///
+/// Errors: a build fails, or an image is missing (nothing is written then).
+fn build_only(
+    ws: &Workspace,
+    boards: &Boards,
+    manifest: &Manifest,
+    cases: &[select::Case<'_>],
+    args: &Args,
+) -> Result<()> {
+    let images = images::build(ws, boards, manifest, cases, args.profile)
+        .context("building the test images failed")?;
+    let mut members: Vec<Member<'_>> = Vec::new();
+    let mut missing = Vec::new();
+    for case in cases {
+        let elf = match (&case.test.skip, images.elf(&case.id)) {
+            (Some(_), _) => None,
+            (None, Ok(elf)) => Some(elf.to_owned()),
+            (None, Err(reason)) => {
+                missing.push(format!("{}: {reason}", case.id));
+                continue;
+            }
+        };
+        members.push(Member {
+            test: case.test,
+            board: case.board,
+            elf,
+        });
+    }
+    if !missing.is_empty() {
+        bail!(
+            "{} of {} images are missing; nothing was written:\n  {}",
+            missing.len(),
+            cases.len(),
+            missing.join("\n  ")
+        );
+    }
+    let Some(dir) = &args.bundle else {
+        for m in &members {
+            let elf = m
+                .elf
+                .as_deref()
+                .map_or("(skipped)".into(), |e: &Path| e.display().to_string());
+            println!("{}/{}  {elf}", m.board.name, m.test.name);
+        }
+        return Ok(());
+    };
+    let boards_file: PathBuf = ws.qemu_dir().join("boards.toml");
+    bundle::write(dir, manifest, &boards_file, &members)?;
+    println!(
+        "bundle {}: {} cases of {} tests; run it with `cargo xtask qemu --bundle {}`",
+        dir.display(),
+        members.len(),
+        members
+            .iter()
+            .map(|m| &m.test.name)
+            .collect::<BTreeSet<_>>()
+            .len(),
+        dir.display()
+    );
+    Ok(())
 }

@@ -76,7 +76,7 @@ pub fn last_report_path(ws: &Workspace, manifest: Option<&Path>) -> PathBuf {
         .join(format!("qemu-{stem}-{:08x}.json", hash as u32))
 }
 
-/// The selected cases, sorted by id, then sharded.
+/// The selected cases, sorted by id (what `--subset` shards).
 ///
 /// Errors: an unknown board selector or `--test` name, or `--only-failed`
 /// without a readable previous report.
@@ -119,10 +119,7 @@ pub fn cases<'a>(
         }
     }
     cases.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(match args.subset {
-        Some(s) => s.select(cases),
-        None => cases,
-    })
+    Ok(cases)
 }
 
 /// The ids that failed or errored in the report at `path`.

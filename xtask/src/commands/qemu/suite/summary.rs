@@ -11,7 +11,7 @@ use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::super::Args;
-use super::super::report::{self, CaseResult, Environment, JsonReport, Status, Summary};
+use super::super::report::{self, CaseResult, Environment, JsonReport, Shard, Status, Summary};
 use super::select::Case;
 
 /// `--list`: the selected ids, with the skip reason of quarantined tests.
@@ -48,6 +48,7 @@ pub fn finish(
     results: Vec<CaseResult>,
     duration: Duration,
     environment: Environment,
+    shard: Option<Shard>,
     last_report: &Path,
 ) -> Result<()> {
     let summary = Summary::of(&results);
@@ -71,6 +72,7 @@ pub fn finish(
     );
     let report = JsonReport {
         environment,
+        shard,
         summary: summary.clone(),
         duration_s: duration.as_secs_f64(),
         tests: results,

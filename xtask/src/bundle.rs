@@ -1,0 +1,309 @@
+//! Test bundles: a built suite that runs anywhere without compiling
+//! firmware, as Twister's `--build-only`/`--test-only` hand-off.
+//! `cargo xtask qemu --build-only --bundle DIR` writes one;
+//! `cargo xtask qemu --bundle DIR [--subset N/M]` checks and runs it.
+//!
+//! Layout of DIR:
+//!
+//! | path | holds |
+//! |---|---|
+//! | `tests.toml` | the manifest: each test with `elf = "elf/{board}/<test>.elf"` and the `boards` it was built for; every other field as in the source manifest |
+//! | `boards.toml` | the `[board.*]` tables of those boards, from `qemu/boards.toml` |
+//! | `elf/<board>/<test>.elf` | the images |
+//! | `expected/<test>/<board>.txt` | the expected transcripts |
+//! | `SHA256SUMS` | the SHA-256 of every other file, in `sha256sum -c` format |
+//!
+//! A bundle is written in a unique temporary folder beside DIR and renamed
+//! into place when complete, so DIR never holds half a bundle.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::boards::{Board, Boards};
+use crate::checksums::{self, sha256_hex};
+use crate::qemu::manifest::{self, Manifest, OutputSpec, Test};
+use crate::workspace::write_atomic;
+
+/// The bundle's test manifest.
+pub const MANIFEST: &str = "tests.toml";
+/// The bundle's boards.
+pub const BOARDS: &str = "boards.toml";
+
+/// Manifest fields that say where an image comes from, and the paths that
+/// the bundle rewrites.
+const SOURCE_FIELDS: [&str; 10] = [
+    "package",
+    "manifest_path",
+    "elf",
+    "bin",
+    "example",
+    "features",
+    "no_default_features",
+    "profile",
+    "boards",
+    "expected",
+];
+
+/// One test on one board, as built: `elf` is `None` for a skipped test.
+pub struct Member<'a> {
+    pub test: &'a Test,
+    pub board: &'a Board,
+    pub elf: Option<PathBuf>,
+}
+
+/// Writes the bundle of `members` (tests of `manifest` on boards of
+/// `boards_file`) to `out`, replacing a bundle already there.
+///
+/// Errors: an image, transcript, the manifest or the boards file cannot be
+/// read; `out` exists and is not a bundle; or a file cannot be written.
+pub fn write(
+    out: &Path,
+    manifest: &Manifest,
+    boards_file: &Path,
+    members: &[Member<'_>],
+) -> Result<()> {
+    let files = contents(manifest, boards_file, members)?;
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = out
+        .file_name()
+        .with_context(|| format!("--bundle {} must name a folder", out.display()))?
+        .to_string_lossy();
+    check_replaceable(out)?;
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
+    let stage = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".partial")
+        .tempdir_in(parent)
+        .with_context(|| format!("cannot create a temporary folder in {}", parent.display()))?;
+    let root = stage.path().join("bundle");
+    let mut sums = BTreeMap::new();
+    for (rel, bytes) in &files {
+        write_atomic(&root.join(rel), bytes)?;
+        sums.insert(rel.clone(), sha256_hex(bytes));
+    }
+    write_atomic(
+        &root.join(checksums::FILE_NAME),
+        checksums::render(&sums).as_bytes(),
+    )?;
+    // What a test runner will do first: check and load it.
+    verify(&root)?;
+    Manifest::load(&root.join(MANIFEST), &boards(&root)?)?;
+    publish(&root, out, &stage.path().join("old"))
+}
+
+/// Every file of the bundle but `SHA256SUMS`, by relative path.
+fn contents(
+    manifest: &Manifest,
+    boards_file: &Path,
+    members: &[Member<'_>],
+) -> Result<BTreeMap<String, Vec<u8>>> {
+    let read = |p: &Path| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+    let mut files = BTreeMap::new();
+    let mut boards_of: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for m in members {
+        let (test, board) = (m.test.name.as_str(), m.board.name.as_str());
+        boards_of.entry(test).or_default().push(board);
+        if let Some(elf) = &m.elf {
+            files.insert(format!("elf/{board}/{test}.elf"), read(elf)?);
+        }
+        if let (OutputSpec::Expected(file), None) = (&m.test.output, &m.test.skip) {
+            let path = manifest::path_on(manifest.dir(), file, m.board);
+            files.insert(format!("expected/{test}/{board}.txt"), read(&path)?);
+        }
+    }
+    let used: BTreeSet<&str> = boards_of.values().flatten().copied().collect();
+    files.insert(
+        MANIFEST.into(),
+        manifest_text(manifest, &boards_of)?.into_bytes(),
+    );
+    files.insert(BOARDS.into(), boards_text(boards_file, &used)?.into_bytes());
+    Ok(files)
+}
+
+/// The source manifest with only the bundled tests, each an `elf` entry.
+/// Every field that is not about the source (verdict fields, manifest-wide
+/// defaults) is kept as written.
+fn manifest_text(manifest: &Manifest, boards_of: &BTreeMap<&str, Vec<&str>>) -> Result<String> {
+    let path = &manifest.path;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read test manifest {}", path.display()))?;
+    let mut doc: toml::Table = toml::from_str(&text)
+        .with_context(|| format!("invalid test manifest {}", path.display()))?;
+    let raw = match doc.remove("test") {
+        Some(toml::Value::Array(raw)) => raw,
+        _ => Vec::new(),
+    };
+    if raw.len() != manifest.tests.len() {
+        bail!("{} changed while the bundle was written", path.display());
+    }
+    let mut tests = Vec::new();
+    for (test, raw) in manifest.tests.iter().zip(raw) {
+        let (Some(boards), toml::Value::Table(mut entry)) =
+            (boards_of.get(test.name.as_str()), raw)
+        else {
+            continue;
+        };
+        for field in SOURCE_FIELDS {
+            entry.remove(field);
+        }
+        let name = &test.name;
+        entry.insert("elf".into(), format!("elf/{{board}}/{name}.elf").into());
+        entry.insert("boards".into(), boards.clone().into());
+        if matches!(test.output, OutputSpec::Expected(_)) {
+            entry.insert(
+                "expected".into(),
+                format!("expected/{name}/{{board}}.txt").into(),
+            );
+        }
+        tests.push(toml::Value::Table(entry));
+    }
+    doc.insert("test".into(), toml::Value::Array(tests));
+    Ok(format!(
+        "# A test bundle's manifest, written by `cargo xtask qemu --build-only --bundle`.\n\n{}",
+        toml::to_string(&doc)?
+    ))
+}
+
+/// The boards file with only the `[board.*]` tables in `used`.
+fn boards_text(path: &Path, used: &BTreeSet<&str>) -> Result<String> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut doc: toml::Table =
+        toml::from_str(&text).with_context(|| format!("invalid board file {}", path.display()))?;
+    if let Some(toml::Value::Table(boards)) = doc.get_mut("board") {
+        boards.retain(|name, _| used.contains(name));
+    }
+    Ok(format!(
+        "# The boards of a test bundle, from qemu/boards.toml.\n\n{}",
+        toml::to_string(&doc)?
+    ))
+}
+
+/// Refuses to replace `out` unless it is missing, empty or a bundle.
+fn check_replaceable(out: &Path) -> Result<()> {
+    if !out.exists() {
+        return Ok(());
+    }
+    let empty = std::fs::read_dir(out)
+        .with_context(|| format!("--bundle {} is not a readable folder", out.display()))?
+        .next()
+        .is_none();
+    if !empty && !out.join(checksums::FILE_NAME).is_file() {
+        bail!(
+            "--bundle {} is not empty and holds no {}: refusing to replace it; choose a new or empty folder",
+            out.display(),
+            checksums::FILE_NAME
+        );
+    }
+    Ok(())
+}
+
+/// Moves the finished bundle `new` to `out`; a bundle already there goes to
+/// `old` (inside the temporary folder, removed with it), and comes back if
+/// the rename fails.
+fn publish(new: &Path, out: &Path, old: &Path) -> Result<()> {
+    let had_old = out.exists();
+    if had_old {
+        std::fs::rename(out, old)
+            .with_context(|| format!("cannot move {} aside", out.display()))?;
+    }
+    if let Err(e) = std::fs::rename(new, out) {
+        if had_old {
+            let _ = std::fs::rename(old, out);
+        }
+        return Err(e)
+            .with_context(|| format!("cannot rename {} to {}", new.display(), out.display()));
+    }
+    Ok(())
+}
+
+/// Checks `dir` against its `SHA256SUMS`: every listed file is there with
+/// that digest, and every file is listed.
+///
+/// Errors: no `SHA256SUMS`, or a file that is missing, differs, is not
+/// listed or is not a plain file; all of them are named.
+pub fn verify(dir: &Path) -> Result<()> {
+    let sums_path = dir.join(checksums::FILE_NAME);
+    let text = std::fs::read_to_string(&sums_path).with_context(|| {
+        format!(
+            "{} is not a test bundle: cannot read its {} (write one with `cargo xtask qemu --build-only --bundle {}`)",
+            dir.display(),
+            checksums::FILE_NAME,
+            dir.display()
+        )
+    })?;
+    let sums =
+        checksums::parse_paths(&text).with_context(|| format!("in bundle {}", dir.display()))?;
+    let mut problems = Vec::new();
+    let mut present = BTreeSet::new();
+    files_under(dir, "", &mut present, &mut problems)?;
+    present.remove(checksums::FILE_NAME);
+    for (name, hex) in &sums {
+        if !present.contains(name) {
+            problems.push(format!(
+                "{name} is listed in {} but missing",
+                checksums::FILE_NAME
+            ));
+            continue;
+        }
+        let bytes = std::fs::read(dir.join(name)).with_context(|| format!("cannot read {name}"))?;
+        let actual = sha256_hex(&bytes);
+        if &actual != hex {
+            problems.push(format!(
+                "{name} does not match its SHA-256 in {} (listed {hex}, file has {actual})",
+                checksums::FILE_NAME
+            ));
+        }
+    }
+    for name in present.iter().filter(|n| !sums.contains_key(*n)) {
+        problems.push(format!("{name} is not listed in {}", checksums::FILE_NAME));
+    }
+    if !problems.is_empty() {
+        bail!(
+            "bundle {} fails its checksums, so it was damaged or changed; rebuild it with `cargo xtask qemu --build-only --bundle`:\n  {}",
+            dir.display(),
+            problems.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+/// Collects the files under `dir` as `/`-separated paths after `prefix`;
+/// links and other non-files become problems.
+fn files_under(
+    dir: &Path,
+    prefix: &str,
+    files: &mut BTreeSet<String>,
+    problems: &mut Vec<String>,
+) -> Result<()> {
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
+        let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+        let kind = entry
+            .file_type()
+            .with_context(|| format!("cannot stat {name}"))?;
+        if kind.is_dir() {
+            files_under(&entry.path(), &format!("{name}/"), files, problems)?;
+        } else if kind.is_file() {
+            files.insert(name);
+        } else {
+            problems.push(format!("{name} is not a plain file"));
+        }
+    }
+    Ok(())
+}
+
+/// The bundle's boards.
+///
+/// Errors: as [`Boards::from_file`].
+pub fn boards(dir: &Path) -> Result<Boards> {
+    Boards::from_file(&dir.join(BOARDS))
+}
