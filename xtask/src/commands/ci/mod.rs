@@ -9,11 +9,13 @@ mod cache;
 mod exec;
 mod gh_release;
 pub mod lint;
+mod merge;
 pub mod plan;
 mod report;
 mod ui;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -36,7 +38,8 @@ pub struct Args {
     #[arg(long)]
     no_cache: bool,
     /// Print the jobs as JSON for a GitHub `strategy.matrix` (`fromJSON`) and
-    /// exit; also written to `$GITHUB_OUTPUT` as `matrix=` when set.
+    /// exit; also written to `$GITHUB_OUTPUT` as `matrix=` when set. The
+    /// `qemu` job is left out: ci.yml shards it over a bundle.
     #[arg(long, conflicts_with_all = ["job", "step"])]
     matrix: bool,
     /// Run only the steps of this job (see `--matrix`).
@@ -74,6 +77,17 @@ enum Check {
     },
     /// Publish `<target_dir>/dist` as the GitHub release of `$GITHUB_REF_NAME`.
     GhRelease,
+    /// Merge the QEMU suite's shard reports into the reports of one run.
+    Report {
+        /// Shard reports: `qemu.json` files, or folders searched for them
+        /// (as `download-artifact` lays out one folder per shard).
+        #[arg(long, required = true, num_args = 1.., value_name = "DIR")]
+        merge: Vec<PathBuf>,
+        /// Where to write `qemu.json`, `qemu-junit.xml` and `summary.md`
+        /// [default: `<target_dir>/reports`].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -83,6 +97,7 @@ pub fn run(args: Args) -> Result<()> {
         Some(Check::Audit) => return lint::audit(&ws),
         Some(Check::GhRelease) => return gh_release::gh_release(&ws),
         Some(Check::Fuzz { seconds }) => return crate::fuzz::run_all(&ws, seconds),
+        Some(Check::Report { merge, out }) => return merge::merge(&ws, &merge, out.as_deref()),
         None => {}
     }
     let all = plan::steps(&ws, args.nightly);
@@ -102,6 +117,7 @@ pub fn run(args: Args) -> Result<()> {
 fn print_matrix(steps: &[Step]) -> Result<()> {
     let include: Vec<serde_json::Value> = plan::jobs(steps)
         .into_iter()
+        .filter(|job| !job.sharded())
         .map(|job| {
             let names: Vec<&str> = steps
                 .iter()
