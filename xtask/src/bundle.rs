@@ -307,3 +307,112 @@ fn files_under(
 pub fn boards(dir: &Path) -> Result<Boards> {
     Boards::from_file(&dir.join(BOARDS))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checked_in_boards() -> (Boards, PathBuf) {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu/boards.toml");
+        (Boards::from_file(&file).expect("qemu/boards.toml"), file)
+    }
+
+    #[test]
+    fn the_manifest_keeps_every_field_but_the_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("tests.toml");
+        std::fs::write(
+            &source,
+            "[[test]]\nname = \"a\"\npackage = \"fw-tests\"\nbin = \"sched\"\nprofile = \"debug\"\n\
+             expect_regex = [\"^PASS\"]\nexit_code = 3\ntimeout = 2.5\nqemu_args = [\"-d\", \"int\"]\n\n\
+             [[test]]\nname = \"left-out\"\npackage = \"fw-tests\"\nexpect_regex = [\"^PASS\"]\n",
+        )
+        .unwrap();
+        let (boards, _) = checked_in_boards();
+        let manifest = Manifest::load(&source, &boards).unwrap();
+        let boards_of = BTreeMap::from([("a", vec!["sifive_e", "lm3s6965evb"])]);
+        let text = manifest_text(&manifest, &boards_of).unwrap();
+        let doc: toml::Table = toml::from_str(&text).unwrap();
+        let tests = doc["test"].as_array().unwrap();
+        assert_eq!(tests.len(), 1, "{text}");
+        let t = tests[0].as_table().unwrap();
+        let keys: Vec<&str> = t.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "boards",
+                "elf",
+                "exit_code",
+                "expect_regex",
+                "name",
+                "qemu_args",
+                "timeout"
+            ],
+            "{text}"
+        );
+        assert_eq!(t["elf"].as_str(), Some("elf/{board}/a.elf"));
+        // The bundle's manifest loads as one of `elf` entries on those boards.
+        std::fs::write(&source, &text).unwrap();
+        let back = Manifest::load(&source, &boards).unwrap();
+        assert_eq!(
+            back.tests[0].source,
+            manifest::Source::Elf("elf/{board}/a.elf".into())
+        );
+        assert_eq!(
+            back.tests[0].boards.as_deref(),
+            Some(&["sifive_e".to_string(), "lm3s6965evb".to_string()][..])
+        );
+    }
+
+    #[test]
+    fn the_boards_file_keeps_the_boards_used() {
+        let (boards, file) = checked_in_boards();
+        let one = &boards.all()[0].name;
+        let text = boards_text(&file, &BTreeSet::from([one.as_str()])).unwrap();
+        let back = Boards::parse(&text).unwrap();
+        let names: Vec<&str> = back.all().iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, [one.as_str()]);
+        assert_eq!(back.all()[0].args, boards.all()[0].args);
+    }
+
+    #[test]
+    fn only_a_missing_empty_or_bundle_folder_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("bundle");
+        check_replaceable(&out).unwrap();
+        std::fs::create_dir(&out).unwrap();
+        check_replaceable(&out).unwrap();
+        std::fs::write(out.join("notes.txt"), "keep me").unwrap();
+        let e = check_replaceable(&out).unwrap_err().to_string();
+        assert!(e.contains("refusing to replace"), "{e}");
+        std::fs::write(out.join(checksums::FILE_NAME), "").unwrap();
+        check_replaceable(&out).unwrap();
+    }
+
+    #[test]
+    fn verify_names_every_changed_missing_or_unlisted_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |rel: &str, bytes: &[u8]| write_atomic(&dir.path().join(rel), bytes).unwrap();
+        write("elf/a/t.elf", b"\x7fELF one");
+        write("tests.toml", b"[[test]]\n");
+        let sums = BTreeMap::from([
+            ("elf/a/t.elf".to_string(), sha256_hex(b"\x7fELF one")),
+            ("tests.toml".to_string(), sha256_hex(b"[[test]]\n")),
+            ("expected/t/a.txt".to_string(), sha256_hex(b"PASS\n")),
+        ]);
+        write(checksums::FILE_NAME, checksums::render(&sums).as_bytes());
+        write("elf/a/t.elf", b"\x7fELF two");
+        write("extra.bin", b"?");
+        let e = verify(dir.path()).unwrap_err().to_string();
+        for needle in [
+            "elf/a/t.elf does not match its SHA-256",
+            "expected/t/a.txt is listed in SHA256SUMS but missing",
+            "extra.bin is not listed",
+        ] {
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
+        assert!(!e.contains("tests.toml"), "{e}");
+        let e = verify(&dir.path().join("elf")).unwrap_err().to_string();
+        assert!(e.contains("is not a test bundle"), "{e}");
+    }
+}

@@ -65,7 +65,7 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
     /// Test manifest (default `qemu/tests.toml`).
-    #[arg(long, value_name = "PATH", conflicts_with = "bundle")]
+    #[arg(long, value_name = "PATH")]
     pub manifest: Option<PathBuf>,
     /// Build the selected tests' images and run nothing; with `--bundle`,
     /// write them as a bundle.

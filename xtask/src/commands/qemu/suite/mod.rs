@@ -32,6 +32,9 @@ pub use select::Subset;
 pub fn run(ws: &Workspace, boards: &Boards, args: &Args) -> Result<()> {
     let (manifest_path, boards) = match &args.bundle {
         Some(dir) if !args.build_only => {
+            if args.manifest.is_some() {
+                bail!("--manifest cannot go with --bundle DIR: a bundle runs its own manifest");
+            }
             bundle::verify(dir)?;
             (dir.join(bundle::MANIFEST), bundle::boards(dir)?)
         }
