@@ -26,10 +26,14 @@ const REPORT: &str = "qemu.json";
 /// read; the shards do not partition the suite; a report cannot be
 /// written; or a case failed or errored.
 pub fn merge(ws: &Workspace, inputs: &[PathBuf], out: Option<&Path>) -> Result<()> {
+    let out = out.map_or_else(|| ws.reports_dir(), Path::to_path_buf);
     let mut files = Vec::new();
     for input in inputs {
         find_reports(input, &mut files)?;
     }
+    // A report this command wrote earlier is no shard.
+    let written = std::fs::canonicalize(out.join(REPORT)).ok();
+    files.retain(|f| std::fs::canonicalize(f).ok() != written || written.is_none());
     if files.is_empty() {
         let shown: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
         bail!("no {REPORT} under {}: nothing to merge", shown.join(", "));
@@ -40,7 +44,6 @@ pub fn merge(ws: &Workspace, inputs: &[PathBuf], out: Option<&Path>) -> Result<(
         reports.push((f.clone(), JsonReport::read(f)?));
     }
     let merged = combine(&reports)?;
-    let out = out.map_or_else(|| ws.reports_dir(), Path::to_path_buf);
     merged.write(&out.join(REPORT))?;
     let duration = Duration::from_secs_f64(merged.duration_s);
     report::write_junit(&out.join("qemu-junit.xml"), &merged.tests, duration)?;
