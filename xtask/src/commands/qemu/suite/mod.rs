@@ -30,25 +30,11 @@ use crate::workspace::Workspace;
 pub use select::Subset;
 
 pub fn run(ws: &Workspace, boards: &Boards, args: &Args) -> Result<()> {
-    let (manifest_path, boards) = match &args.bundle {
-        Some(dir) if !args.build_only => {
-            if args.manifest.is_some() {
-                bail!("--manifest cannot go with --bundle DIR: a bundle runs its own manifest");
-            }
-            bundle::verify(dir)?;
-            (dir.join(bundle::MANIFEST), bundle::boards(dir)?)
-        }
-        _ => (
-            args.manifest
-                .clone()
-                .unwrap_or_else(|| ws.qemu_dir().join("tests.toml")),
-            boards.clone(),
-        ),
-    };
-    let manifest = Manifest::load(&manifest_path, &boards)?;
+    let (manifest_path, boards) = &open(ws, boards, args)?;
+    let manifest = Manifest::load(manifest_path, boards)?;
     let own = args.manifest.is_some() || (args.bundle.is_some() && !args.build_only);
     let last_report = select::last_report_path(ws, own.then_some(manifest_path.as_path()));
-    let selected = select::cases(&manifest, &boards, args, &last_report)?;
+    let selected = select::cases(&manifest, boards, args, &last_report)?;
     let shard = args.subset.map(|s| Shard {
         index: s.index,
         count: s.count,
@@ -67,74 +53,67 @@ pub fn run(ws: &Workspace, boards: &Boards, args: &Args) -> Result<()> {
         return Ok(());
     }
     if args.build_only {
-        return build_only(ws, &boards, &manifest, &cases, args);
+        return build_only(ws, boards, &manifest, &cases, args);
     }
-    let run = Suite {
-        ws,
-        boards: &boards,
-        manifest: &manifest,
-        manifest_path: &manifest_path,
-        args,
-    };
-    run.run(&cases, shard, &last_report)
-}
 
-/// One suite run's inputs.
-struct Suite<'a> {
-    ws: &'a Workspace,
-    boards: &'a Boards,
-    manifest: &'a Manifest,
-    manifest_path: &'a Path,
-    args: &'a Args,
-}
-
-impl Suite<'_> {
-    /// Builds what the cases need, runs them and writes the reports.
-    ///
-    /// Errors: a build fails (no test runs), a report cannot be written, or
-    /// a case did not pass.
-    fn run(
-        &self,
-        cases: &[select::Case<'_>],
-        shard: Option<Shard>,
-        last_report: &Path,
-    ) -> Result<()> {
-        let (ws, args) = (self.ws, self.args);
-        let used: BTreeSet<&str> = cases.iter().map(|c| c.board.name.as_str()).collect();
-        let run_boards: Vec<&Board> = self
-            .boards
-            .all()
-            .iter()
-            .filter(|b| used.contains(b.name.as_str()))
-            .collect();
-        let jobs = args
-            .jobs
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .max(1);
-        // The report's environment (QEMU versions, rustc, git) is gathered while
-        // cargo builds, not while QEMU needs the cores.
-        let (results, duration, env) = std::thread::scope(|s| -> Result<_> {
-            let env = s.spawn(|| environment::capture(ws, &run_boards, jobs, args.profile));
-            let images = images::build(ws, self.boards, self.manifest, cases, args.profile)
-                .context("building the test images failed; no test was run")?;
-            let started = Instant::now();
-            let run = execute::Run {
-                images: &images,
-                manifest: self.manifest,
-                args,
-                manifest_path: self.manifest_path,
-            };
-            let results = run.all(cases, jobs);
-            Ok((results, started.elapsed(), env.join()))
-        })?;
-        summary::finish(
+    // Build first: a build failure is an error, never a pass.
+    let used: BTreeSet<&str> = cases.iter().map(|c| c.board.name.as_str()).collect();
+    let build_boards: Vec<&Board> = boards
+        .all()
+        .iter()
+        .filter(|b| used.contains(b.name.as_str()))
+        .collect();
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    // The report's environment (QEMU versions, rustc, git) is gathered while
+    // cargo builds, not while QEMU needs the cores.
+    let (results, duration, env) = std::thread::scope(|s| -> Result<_> {
+        let env = s.spawn(|| environment::capture(ws, &build_boards, jobs, args.profile));
+        let images = images::build(ws, boards, &manifest, &cases, args.profile)
+            .context("building the test images failed; no test was run")?;
+        let started = Instant::now();
+        let run = execute::Run {
+            images: &images,
+            manifest: &manifest,
             args,
-            results,
-            duration,
-            env.unwrap_or_default(),
-            shard,
-            last_report,
-        )
+            manifest_path,
+        };
+        let results = run.all(&cases, jobs);
+        Ok((results, started.elapsed(), env.join()))
+    })?;
+    summary::finish(
+        args,
+        results,
+        duration,
+        env.unwrap_or_default(),
+        shard,
+        &last_report,
+    )
+}
+
+/// The manifest and the boards to run: a bundle's, checked against its
+/// `SHA256SUMS` (`--bundle` without `--build-only`), or `--manifest`
+/// (default `qemu/tests.toml`) with the workspace's boards.
+///
+/// Errors: `--manifest` with a bundle to run, or a bundle that fails its
+/// checks or whose boards do not load.
+fn open(ws: &Workspace, boards: &Boards, args: &Args) -> Result<(PathBuf, Boards)> {
+    match &args.bundle {
+        Some(dir) if !args.build_only => {
+            if args.manifest.is_some() {
+                bail!("--manifest cannot go with --bundle DIR: a bundle runs its own manifest");
+            }
+            bundle::verify(dir)?;
+            Ok((dir.join(bundle::MANIFEST), bundle::boards(dir)?))
+        }
+        _ => Ok((
+            args.manifest
+                .clone()
+                .unwrap_or_else(|| ws.qemu_dir().join("tests.toml")),
+            boards.clone(),
+        )),
     }
 }
 
