@@ -183,7 +183,7 @@ fn parse(text: &str, dir: &Path, boards: &Boards) -> Result<Vec<Test>> {
         let name = e.name.get_ref().clone();
         let here = at.at(e.name.span());
         if name.is_empty() || name.contains(['/', ' ']) {
-            bail!("{here}: test `{name}` must be non-empty, without `/` or spaces");
+            bail!("{here}: test name `{name}` must be non-empty, without `/` or spaces");
         }
         if tests.iter().any(|t| t.name == name) {
             bail!("{here}: test `{name}` is defined twice");
@@ -245,7 +245,7 @@ fn source(at: &Locator<'_>, here: &str, name: &str, e: &mut Entry, dir: &Path) -
             Project::Workspace(p.into_inner())
         }
         (None, Some(m)) => Project::External(cargo_toml(at, name, &m, dir)?),
-        (None, None) => unreachable!("one source is set"),
+        (None, None) => bail!("{here}: test `{name}`: set `package` or `manifest_path`"),
     };
     let executable = match (e.bin.take(), e.example.take()) {
         (Some(_), Some(ex)) => bail!(
