@@ -14,7 +14,8 @@
 //! | `SHA256SUMS` | the SHA-256 of every other file, in `sha256sum -c` format |
 //!
 //! A bundle is written in a unique temporary folder beside DIR and renamed
-//! into place when complete, so DIR never holds half a bundle.
+//! into place when complete (on Linux swapped with the bundle already
+//! there), so DIR never holds half a bundle.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::boards::{Board, Boards};
 use crate::checksums::{self, sha256_hex};
+use crate::fault;
 use crate::qemu::manifest::{self, Manifest, OutputSpec, Test};
 use crate::workspace::write_atomic;
 
@@ -94,7 +96,7 @@ pub fn write(
     // What a test runner will do first: check and load it.
     verify(&root)?;
     Manifest::load(&root.join(MANIFEST), &boards(&root)?)?;
-    publish(&root, out, &stage.path().join("old"))
+    publish(&root, out)
 }
 
 /// Every file of the bundle but `SHA256SUMS`, by relative path.
@@ -204,23 +206,47 @@ fn check_replaceable(out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Moves the finished bundle `new` to `out`; a bundle already there goes to
-/// `old` (inside the temporary folder, removed with it), and comes back if
-/// the rename fails.
-fn publish(new: &Path, out: &Path, old: &Path) -> Result<()> {
-    let had_old = out.exists();
-    if had_old {
-        std::fs::rename(out, old)
-            .with_context(|| format!("cannot move {} aside", out.display()))?;
-    }
-    if let Err(e) = std::fs::rename(new, out) {
-        if had_old {
-            let _ = std::fs::rename(old, out);
+/// Moves the finished bundle `new` to `out`. A bundle already there is
+/// swapped with it atomically where the platform can, so that `out` holds
+/// the old or the new bundle at every instant; `new` then holds the old
+/// one, removed with the temporary folder. Elsewhere the old bundle is
+/// removed first.
+fn publish(new: &Path, out: &Path) -> Result<()> {
+    if out.exists() {
+        if exchange(new, out)? {
+            return Ok(());
         }
-        return Err(e)
-            .with_context(|| format!("cannot rename {} to {}", new.display(), out.display()));
+        std::fs::remove_dir_all(out)
+            .with_context(|| format!("cannot remove the previous bundle {}", out.display()))?;
     }
-    Ok(())
+    fault::point("bundle-move-in", out);
+    std::fs::rename(new, out)
+        .with_context(|| format!("cannot rename {} to {}", new.display(), out.display()))
+}
+
+/// Swaps `new` and `out` with `renameat2(RENAME_EXCHANGE)` (renameat2(2));
+/// `false` where it cannot (not Linux, a file system without the flag, or
+/// the `XTASK_FAULT_NO_EXCHANGE` test hook).
+#[cfg(target_os = "linux")]
+fn exchange(new: &Path, out: &Path) -> Result<bool> {
+    use nix::errno::Errno;
+    use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
+    if fault::no_exchange() {
+        return Ok(false);
+    }
+    fault::point("bundle-exchange", out);
+    match renameat2(AT_FDCWD, new, AT_FDCWD, out, RenameFlags::RENAME_EXCHANGE) {
+        Ok(()) => Ok(true),
+        Err(Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP) => Ok(false),
+        Err(e) => {
+            Err(e).with_context(|| format!("cannot swap {} with {}", new.display(), out.display()))
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_new: &Path, _out: &Path) -> Result<bool> {
+    Ok(false)
 }
 
 /// Checks `dir` against its `SHA256SUMS`: every listed file is there with

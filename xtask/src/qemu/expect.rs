@@ -115,7 +115,10 @@ impl Expectation {
             Output::Exact(expected) => (expected.as_slice() != console).then(|| {
                 let expected = join(expected);
                 let actual = join(console);
-                TextDiff::from_lines(&expected, &actual)
+                // A huge transcript gets a coarser diff rather than a slow one.
+                TextDiff::configure()
+                    .timeout(std::time::Duration::from_secs(1))
+                    .diff_lines(&expected, &actual)
                     .unified_diff()
                     .context_radius(3)
                     .header("expected", "actual")

@@ -107,12 +107,12 @@ impl Manifest {
     /// Reads and validates `path` against `boards`.
     ///
     /// Errors: unreadable file; TOML syntax, unknown or mistyped fields,
-    /// duplicate names, unknown boards, bad regexes, `exit_code` outside
-    /// 0..=255, `timeout` not positive, neither/both of `expected` and
-    /// `expect_regex`, not exactly one source, build fields on an `elf`,
-    /// a `manifest_path` that is no `Cargo.toml`, or an `elf` without
-    /// `boards` that cannot be read or fits no single board, each with line
-    /// and column.
+    /// duplicate names, unknown boards, bad regexes, an empty
+    /// `expect_regex`, `exit_code` outside 0..=255, `timeout` outside 1 ms
+    /// to 24 h, neither/both of `expected` and `expect_regex`, not exactly
+    /// one source, build fields on an `elf`, a `manifest_path` that is no
+    /// `Cargo.toml`, or an `elf` without `boards` that cannot be read or
+    /// fits no single board, each with line and column.
     pub fn load(path: &Path, boards: &Boards) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read test manifest {}", path.display()))?;
@@ -151,9 +151,9 @@ impl Test {
             OutputSpec::Regex(r) => Output::Ordered(r.clone()),
             OutputSpec::Expected(file) => {
                 let path = path_on(dir, file, board);
-                let text = std::fs::read_to_string(&path).with_context(|| {
-                    format!(
-                        "expected transcript {} of test `{}` is missing",
+                let text = read_transcript(&path).map_err(|why| {
+                    anyhow::anyhow!(
+                        "expected transcript {} of test `{}` {why}",
                         path.display(),
                         self.name
                     )
@@ -173,6 +173,24 @@ impl Test {
 /// absolute.
 pub fn path_on(dir: &Path, template: &str, board: &Board) -> PathBuf {
     dir.join(template.replace("{board}", &board.name))
+}
+
+/// A transcript file's text, or what is wrong with it, as the end of a
+/// sentence: missing, a directory, not UTF-8 (with the offset of the first
+/// bad byte), or unreadable.
+fn read_transcript(path: &Path) -> std::result::Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => "is missing".to_owned(),
+        std::io::ErrorKind::IsADirectory => "is a directory, not a file".to_owned(),
+        _ if path.is_dir() => "is a directory, not a file".to_owned(),
+        _ => format!("cannot be read: {e}"),
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 fn parse(text: &str, dir: &Path, boards: &Boards) -> Result<Vec<Test>> {
@@ -384,6 +402,12 @@ fn output_spec(
         (Some(file), None) => Ok(OutputSpec::Expected(file)),
         (None, Some(res)) => {
             let span = res.span();
+            if res.get_ref().is_empty() {
+                bail!(
+                    "{}: test `{name}`: expect_regex = [] would accept any output; list at least one regex",
+                    at.at(span)
+                );
+            }
             let mut compiled = Vec::new();
             for (i, r) in res.into_inner().iter().enumerate() {
                 compiled.push(Regex::new(r).with_context(|| {
@@ -423,14 +447,9 @@ fn timeout(
     let Some(t) = timeout else {
         return Ok(None);
     };
-    let secs = *t.get_ref();
-    if !(secs > 0.0 && secs.is_finite()) {
-        bail!(
-            "{}: test `{name}`: timeout must be a positive number of seconds",
-            at.at(t.span())
-        );
-    }
-    Ok(Some(Duration::from_secs_f64(secs)))
+    super::deadline::timeout_from_secs(*t.get_ref())
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("{}: test `{name}`: timeout = {e}", at.at(t.span())))
 }
 
 #[cfg(test)]
@@ -624,6 +643,24 @@ expect_regex = ["^PASS"]
         assert!(e.contains("line 2") && e.contains("expect_regex"), "{e}");
         let e = err("[[test]]\nname = \"a\"\npackage = \"p\"\nexpected = \"x\"\ntimeout = 0\n");
         assert!(e.contains("line 5") && e.contains("positive"), "{e}");
+    }
+
+    #[test]
+    fn empty_regex_list_and_unbounded_timeouts_are_errors() {
+        let e = err("[[test]]\nname = \"a\"\npackage = \"p\"\nexpect_regex = []\n");
+        assert!(
+            e.contains("line 4, column 16") && e.contains("expect_regex = []"),
+            "{e}"
+        );
+        for t in ["1e30", "1e-12", "0.0001", "86401"] {
+            let e = err(&format!(
+                "[[test]]\nname = \"a\"\npackage = \"p\"\nexpected = \"x\"\ntimeout = {t}\n"
+            ));
+            assert!(
+                e.contains("line 5, column 11") && e.contains("from 1 ms (0.001) to 24 h"),
+                "{t}: {e}"
+            );
+        }
     }
 
     #[test]

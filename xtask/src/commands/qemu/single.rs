@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow, bail};
 
 use super::Args;
-use crate::boards::{Board, Boards};
+use crate::boards::{Board, Boards, Selector};
 use crate::elf::Elf;
 use crate::qemu::{self, End, Expectation, RunSpec, Verdict, expect};
 
@@ -18,14 +18,8 @@ pub fn run(args: &Args, boards: &Boards, elf: &Path) -> Result<()> {
             args.runner_args.join(" ")
         );
     }
-    let board = match &args.boards.target {
-        Some(sel) => match boards.select(sel)?.as_slice() {
-            [one] => *one,
-            _ => bail!("--elf needs one board; `{sel}` selects several"),
-        },
-        None => board_for(boards, elf)?,
-    };
-    let timeout = args.timeout(None);
+    let board = board_for(boards, args.boards.target.as_ref(), elf)?;
+    let timeout = args.timeout(None)?;
     let expectation = Expectation::exit_zero();
     let mut watch = expectation.watcher();
     let label = format!("{}/{}", board.name, elf.display());
@@ -64,14 +58,24 @@ pub fn run(args: &Args, boards: &Boards, elf: &Path) -> Result<()> {
     }
 }
 
-/// The board whose memory map holds the ELF (see [`Boards::board_for_elf`]).
+/// The board to run `path` on, checked before QEMU starts: the one
+/// `selector` names, which must run the ELF's `e_machine`, else the one
+/// whose memory map holds the ELF (see [`Boards::board_for_elf`]). As
+/// `size-check --elf` does, through the one ELF reader.
 ///
-/// Errors: unreadable or unsupported file, or no single fitting board.
-fn board_for<'a>(boards: &'a Boards, path: &Path) -> Result<&'a Board> {
+/// Errors: an unreadable file, one that is not an Arm or RISC-V ELF, a
+/// board of another architecture, or no single fitting board.
+fn board_for<'a>(
+    boards: &'a Boards,
+    selector: Option<&Selector>,
+    path: &Path,
+) -> Result<&'a Board> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let elf = Elf::parse(&bytes)
-        .map_err(|e| anyhow!("{}: {e}; pass --target to run it anyway", path.display()))?;
-    boards
-        .board_for_elf(&elf)
-        .with_context(|| format!("{}: cannot pick a board from the ELF", path.display()))
+    let elf =
+        Elf::parse(&bytes).map_err(|e| anyhow!("{}: {e}; nothing was run", path.display()))?;
+    match selector {
+        Some(sel) => boards.board_for_elf_named(sel, &elf),
+        None => boards.board_for_elf(&elf),
+    }
+    .map_err(|e| anyhow!("{}: {e:#}; nothing was run", path.display()))
 }

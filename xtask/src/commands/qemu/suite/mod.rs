@@ -25,7 +25,7 @@ use super::report::Shard;
 use crate::boards::{Board, Boards};
 use crate::bundle::{self, Member};
 use crate::qemu::manifest::Manifest;
-use crate::workspace::Workspace;
+use crate::workspace::{Workspace, check_output};
 
 pub use select::Subset;
 
@@ -49,12 +49,23 @@ pub fn run(ws: &Workspace, boards: &Boards, args: &Args) -> Result<()> {
         return Ok(());
     }
     if cases.is_empty() {
-        summary::nothing_selected(args, &last_report);
-        return Ok(());
+        let why = select::nothing_selected(&manifest, args, &last_report);
+        if args.allow_empty {
+            println!("{why} (--allow-empty)");
+            return Ok(());
+        }
+        bail!("{why}; a run that tests nothing is not a pass (--allow-empty accepts it)");
     }
     if args.build_only {
         return build_only(ws, boards, &manifest, &cases, args);
     }
+    // Outputs are checked before anything runs, so a bad path wastes no run.
+    for (flag, path) in [("--json", &args.json), ("--junit", &args.junit)] {
+        if let Some(path) = path {
+            check_output(flag, path)?;
+        }
+    }
+    check_output("the last-run report", &last_report)?;
 
     // Build first: a build failure is an error, never a pass.
     let used: BTreeSet<&str> = cases.iter().map(|c| c.board.name.as_str()).collect();

@@ -11,8 +11,8 @@ use super::images;
 use super::select::Case;
 use crate::boards::{Board, Boards};
 use crate::cargo::{self, Image, Profile};
-use crate::qemu::Expectation;
 use crate::qemu::manifest::{Manifest, Test};
+use crate::qemu::{DEFAULT_TIMEOUT, Expectation};
 use crate::workspace::Workspace;
 
 /// The suite's images and timeouts, built.
@@ -48,6 +48,7 @@ pub fn prepare(ws: &Workspace, boards: &Boards) -> Result<Prepared> {
                         board: board.name.clone(),
                         test: test.name.clone(),
                     },
+                    timeout: test.timeout.unwrap_or(DEFAULT_TIMEOUT),
                 })
         })
         .collect();
