@@ -369,6 +369,20 @@ fn three_shards_of_a_bundle_partition_the_suite_and_merge() {
         }
     }
     assert_eq!(union, suite, "the shards partition the suite");
+    // A shard past the end of the suite tests nothing: a failure, unless
+    // the runner says that is fine.
+    let past = format!("{0}/{0}", suite.len() + 1);
+    let (ok, out) = shell(&["qemu", "--bundle", path(&bundle), "--subset", &past]);
+    assert!(!ok && out.contains("no test selected"), "{out}");
+    let (ok, out) = shell(&[
+        "qemu",
+        "--bundle",
+        path(&bundle),
+        "--subset",
+        &past,
+        "--allow-empty",
+    ]);
+    assert!(ok, "{out}");
     assert_only_metadata(&log);
 
     let shards: Vec<PathBuf> = (1..=3)
