@@ -23,9 +23,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use crate::boards::{Board, Boards};
+use crate::cargo::Project;
 use crate::checksums::{self, sha256_hex};
 use crate::fault;
-use crate::qemu::manifest::{self, Manifest, OutputSpec, Test};
+use crate::qemu::manifest::{self, Manifest, OutputSpec, Source, Test};
 use crate::workspace::write_atomic;
 
 /// The bundle's test manifest.
@@ -35,10 +36,11 @@ pub const BOARDS: &str = "boards.toml";
 
 /// Manifest fields that say where an image comes from, and the paths that
 /// the bundle rewrites.
-const SOURCE_FIELDS: [&str; 10] = [
+const SOURCE_FIELDS: [&str; 11] = [
     "package",
     "manifest_path",
     "elf",
+    "image",
     "bin",
     "example",
     "features",
@@ -157,6 +159,9 @@ fn manifest_text(manifest: &Manifest, boards_of: &BTreeMap<&str, Vec<&str>>) -> 
         let name = &test.name;
         entry.insert("elf".into(), format!("elf/{{board}}/{name}.elf").into());
         entry.insert("boards".into(), boards.clone().into());
+        if let Some(image) = image_name(test) {
+            entry.insert("image".into(), image.into());
+        }
         if matches!(test.output, OutputSpec::Expected(_)) {
             entry.insert(
                 "expected".into(),
@@ -170,6 +175,22 @@ fn manifest_text(manifest: &Manifest, boards_of: &BTreeMap<&str, Vec<&str>>) -> 
         "# A test bundle's manifest, written by `cargo xtask qemu --build-only --bundle`.\n\n{}",
         toml::to_string(&doc)?
     ))
+}
+
+/// The name a bundled image keeps for budgets and reports: a workspace
+/// package's `{board}/<package>/<bin>`, or an `elf`'s own `image`.
+fn image_name(test: &Test) -> Option<String> {
+    match &test.source {
+        Source::Build {
+            recipe, executable, ..
+        } => match &recipe.project {
+            Project::Workspace(package) => {
+                Some(format!("{{board}}/{package}/{}", executable.name()))
+            }
+            Project::External(_) => None,
+        },
+        Source::Elf(_) => test.image.clone(),
+    }
 }
 
 /// The boards file with only the `[board.*]` tables in `used`.
@@ -370,6 +391,7 @@ mod tests {
                 "elf",
                 "exit_code",
                 "expect_regex",
+                "image",
                 "name",
                 "qemu_args",
                 "timeout"
@@ -377,6 +399,8 @@ mod tests {
             "{text}"
         );
         assert_eq!(t["elf"].as_str(), Some("elf/{board}/a.elf"));
+        // Budgets still find the image under its package and bin.
+        assert_eq!(t["image"].as_str(), Some("{board}/fw-tests/sched"));
         // The bundle's manifest loads as one of `elf` entries on those boards.
         std::fs::write(&source, &text).unwrap();
         let back = Manifest::load(&source, &boards).unwrap();

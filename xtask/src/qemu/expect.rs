@@ -173,6 +173,7 @@ mod tests {
         RunOutcome {
             console: console.iter().map(|s| s.to_string()).collect(),
             qemu_messages: vec![],
+            stack: vec![],
             end,
             early_verdict: None,
             timeout: Duration::from_secs(30),

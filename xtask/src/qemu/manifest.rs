@@ -21,6 +21,7 @@ use super::expect::{self, Expectation, Output};
 use crate::boards::{Board, Boards};
 use crate::cargo::{Executable, Profile, Project, Recipe};
 use crate::elf::Elf;
+use crate::image::ImageId;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,6 +37,7 @@ struct Entry {
     package: Option<Spanned<String>>,
     manifest_path: Option<Spanned<String>>,
     elf: Option<Spanned<String>>,
+    image: Option<Spanned<String>>,
     bin: Option<Spanned<String>>,
     example: Option<Spanned<String>>,
     features: Option<Spanned<Vec<String>>>,
@@ -93,6 +95,10 @@ pub struct Test {
     pub qemu_args: Vec<String>,
     /// Quarantine: the test is reported `skipped` with this reason.
     pub skip: Option<String>,
+    /// For an `elf`: the image's name as budgets and reports give it,
+    /// `{board}/<package>/<bin>` (`{board}` is replaced by the board name),
+    /// which a bundle keeps from the build. `None`: `<board>/<file name>`.
+    pub image: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -210,6 +216,7 @@ fn parse(text: &str, dir: &Path, boards: &Boards) -> Result<Vec<Test>> {
             check_boards(&at, &name, b, boards)?;
         }
         let source = source(&at, &here, &name, &mut e, dir)?;
+        let image = image_name(&at, &name, &source, e.image.take())?;
         let boards = match (&source, e.boards) {
             (_, Some(b)) => Some(b.into_inner()),
             (Source::Elf(template), None) => {
@@ -228,6 +235,7 @@ fn parse(text: &str, dir: &Path, boards: &Boards) -> Result<Vec<Test>> {
             output,
             qemu_args: e.qemu_args,
             skip: e.skip,
+            image,
         });
     }
     Ok(tests)
@@ -292,6 +300,34 @@ fn source(at: &Locator<'_>, here: &str, name: &str, e: &mut Entry, dir: &Path) -
         executable,
         profile: e.profile.take().map(Spanned::into_inner),
     })
+}
+
+/// `image`, which only an `elf` takes: a built image is named after its
+/// package and bin.
+fn image_name(
+    at: &Locator<'_>,
+    name: &str,
+    source: &Source,
+    image: Option<Spanned<String>>,
+) -> Result<Option<String>> {
+    let Some(image) = image else {
+        return Ok(None);
+    };
+    let here = at.at(image.span());
+    if !matches!(source, Source::Elf(_)) {
+        bail!(
+            "{here}: test `{name}`: `image` names a prebuilt `elf`; a built image is named `<board>/<package>/<bin>` already"
+        );
+    }
+    let template = image.into_inner();
+    if !template.starts_with("{board}/") {
+        bail!("{here}: test `{name}`: `image = \"{template}\"` must start with `{{board}}/`");
+    }
+    template
+        .replace("{board}", "board")
+        .parse::<ImageId>()
+        .map_err(|e| anyhow::anyhow!("{here}: test `{name}`: {e}"))?;
+    Ok(Some(template))
 }
 
 /// An `elf` is built already: fields that tell cargo how to build are errors.
@@ -509,6 +545,24 @@ skip = "quarantined"
         );
         assert_eq!(t.skip.as_deref(), Some("quarantined"));
         assert!(matches!(&t.output, OutputSpec::Regex(r) if r.len() == 1));
+    }
+
+    #[test]
+    fn only_an_elf_takes_an_image_name() {
+        let elf = "[[test]]\nname = \"t\"\nelf = \"t.elf\"\nboards = [\"sifive_e\"]\nexpect_regex = [\"^PASS\"]\n";
+        let named = ok(&format!("{elf}image = \"{{board}}/fw-tests/sched\"\n"));
+        assert_eq!(named[0].image.as_deref(), Some("{board}/fw-tests/sched"));
+        assert!(ok(elf)[0].image.is_none());
+        let e = err(&format!("{elf}image = \"fw-tests/sched\"\n"));
+        assert!(
+            e.contains("line 6") && e.contains("must start with `{board}/`"),
+            "{e}"
+        );
+        let e = err(&format!("{elf}image = \"{{board}}/a/b/c\"\n"));
+        assert!(e.contains("is not <board>/<package>/<bin>"), "{e}");
+        let built = "[[test]]\nname = \"t\"\npackage = \"fw-tests\"\nexpect_regex = [\"^PASS\"]\nimage = \"{board}/x/y\"\n";
+        let e = err(built);
+        assert!(e.contains("`image` names a prebuilt `elf`"), "{e}");
     }
 
     #[test]

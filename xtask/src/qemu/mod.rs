@@ -1,14 +1,16 @@
 //! Runs one ELF in QEMU: spawn it directly (no shell, no cargo) in its own
 //! process group, stream the console, stop at the first verdict, end QEMU
 //! and reap it. Also the verdict rules ([`expect`]), the console lines
-//! ([`console`]), the deadline ([`deadline`]) and the test manifest
-//! ([`manifest`]) that `cargo xtask qemu` and the benches share.
+//! ([`console`]), the kernel's stack report ([`stack`]), the deadline
+//! ([`deadline`]) and the test manifest ([`manifest`]) that
+//! `cargo xtask qemu` and the benches share.
 
 pub mod console;
 pub mod deadline;
 pub mod expect;
 pub mod manifest;
 pub mod process;
+pub mod stack;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
@@ -55,6 +57,9 @@ pub struct RunOutcome {
     pub console: Vec<String>,
     /// QEMU's own lines (its stderr, and noise filtered from stdout).
     pub qemu_messages: Vec<String>,
+    /// The kernel's stack report, taken out of `console` (see [`stack`]);
+    /// empty when the image started no task or did not reach its exit.
+    pub stack: Vec<stack::TaskStack>,
     pub end: End,
     /// Why the console watcher stopped the run early, if it did.
     pub early_verdict: Option<String>,
@@ -137,6 +142,7 @@ struct Console<'s, 'a> {
     spec: &'s mut RunSpec<'a>,
     lines: Vec<String>,
     qemu_messages: Vec<String>,
+    stack: Vec<stack::TaskStack>,
     /// The early verdict and the instant QEMU's grace ends.
     early: Option<(String, Instant)>,
     open_pipes: u32,
@@ -159,6 +165,9 @@ impl Console<'_, '_> {
             let mut stdout = std::io::stdout().lock();
             let _ = writeln!(stdout, "{line}");
             let _ = stdout.flush();
+        }
+        if let Some(report) = stack::parse(&line) {
+            return self.stack.push(report);
         }
         if self.early.is_none()
             && let Some(reason) = (self.spec.watch)(&line)
@@ -200,6 +209,7 @@ pub fn run(mut spec: RunSpec<'_>) -> Result<RunOutcome> {
         spec: &mut spec,
         lines: Vec::new(),
         qemu_messages: Vec::new(),
+        stack: Vec::new(),
         early: None,
         open_pipes: 2,
     };
@@ -237,6 +247,7 @@ pub fn run(mut spec: RunSpec<'_>) -> Result<RunOutcome> {
     Ok(RunOutcome {
         console: console.lines,
         qemu_messages: console.qemu_messages,
+        stack: console.stack,
         end,
         early_verdict: console.early.map(|(r, _)| r),
         timeout,

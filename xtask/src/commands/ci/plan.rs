@@ -46,6 +46,8 @@ pub enum Job {
     Reproducibility,
     /// Nightly only.
     Audit,
+    /// Nightly only.
+    Coverage,
 }
 
 impl Job {
@@ -60,6 +62,7 @@ impl Job {
             Self::Fuzz => "fuzz",
             Self::Reproducibility => "reproducibility",
             Self::Audit => "audit",
+            Self::Coverage => "coverage",
         }
     }
 
@@ -324,6 +327,15 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
                 vec![argv(&["cargo", "xtask", "ci", "audit"])],
                 inputs(&[COMMON], &[]),
             ),
+            Step {
+                outputs: vec![reports.join("coverage")],
+                ..step(
+                    "coverage",
+                    Job::Coverage,
+                    vec![argv(&["cargo", "xtask", "qemu", "--coverage"])],
+                    inputs(&[COMMON, FIRMWARE], &[Tool::Rustc, Tool::Qemu]),
+                )
+            },
         ]);
     }
     steps

@@ -5,6 +5,7 @@
 //! `--bundle DIR` runs anywhere without compiling firmware.
 
 pub mod bench;
+mod coverage;
 pub mod report;
 mod single;
 mod suite;
@@ -82,6 +83,16 @@ pub struct Args {
     /// compiling nothing, after checking its SHA256SUMS.
     #[arg(long, value_name = "DIR", conflicts_with = "elf")]
     pub bundle: Option<PathBuf>,
+    /// Budgets file whose `stack` budgets the tasks of every image are held
+    /// to [default: qemu/budgets.toml].
+    #[arg(long, value_name = "FILE")]
+    pub budgets: Option<PathBuf>,
+    /// Line coverage: build in the `coverage` profile, log QEMU's
+    /// translated code (`-d in_asm`), and write
+    /// `<target_dir>/reports/coverage/lcov.info` and a per-file table.
+    /// Not with a bundle: its images are built without line tables.
+    #[arg(long, conflicts_with_all = ["profile", "elf", "bundle", "build_only"])]
+    pub coverage: bool,
     /// What cargo passes after the ELF path when used as the runner; the
     /// firmware has no command line, so these are ignored with a warning.
     #[arg(requires = "elf", value_name = "ARGS")]
@@ -103,6 +114,15 @@ fn parse_multiplier(text: &str) -> Result<f64, String> {
 }
 
 impl Args {
+    /// The profile the images are built in: `coverage` with `--coverage`.
+    fn profile(&self) -> Profile {
+        if self.coverage {
+            Profile::Coverage
+        } else {
+            self.profile
+        }
+    }
+
     /// A test's timeout (the manifest's, else 30 s) after `--timeout` and
     /// `--timeout-multiplier`.
     ///

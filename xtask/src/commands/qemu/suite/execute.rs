@@ -6,13 +6,17 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::super::Args;
+use super::super::coverage;
 use super::super::report::{Attempt, CaseResult, Status};
 use super::images::Images;
 use super::select::Case;
 use super::summary::Printer;
 use crate::cargo::Profile;
 use crate::cmd::shell_words;
+use crate::commands::size_check::budget::{Budgets, StackBudget};
+use crate::image::ImageId;
 use crate::qemu::manifest::Manifest;
+use crate::qemu::stack::TaskStack;
 use crate::qemu::{self, Expectation, RunSpec, Verdict};
 
 /// Console lines kept in reports and failure messages.
@@ -24,6 +28,12 @@ pub struct Run<'a> {
     pub manifest: &'a Manifest,
     pub args: &'a Args,
     pub manifest_path: &'a Path,
+    /// The stack budgets (`qemu/budgets.toml`, or `--budgets`) and where
+    /// they were read from.
+    pub budgets: &'a Budgets,
+    pub budgets_label: &'a str,
+    /// With `--coverage`: where each case's QEMU translation log goes.
+    pub trace: Option<&'a coverage::Traces>,
 }
 
 impl Run<'_> {
@@ -72,6 +82,10 @@ impl Run<'_> {
             exit_code: None,
             expected_exit_code: test.exit_code,
             elf: None,
+            image: None,
+            elf_sha256: None,
+            stack: Vec::new(),
+            stack_budget: None,
             log_tail: Vec::new(),
             mismatch: None,
             failed_attempts: Vec::new(),
@@ -82,16 +96,18 @@ impl Run<'_> {
             r.reason = Some(reason.clone());
             return r;
         }
-        let elf = match self.images.elf(&case.id) {
-            Ok(elf) => elf,
+        let (elf, image) = match self.images.image(&case.id) {
+            Ok(found) => found,
             Err(reason) => {
                 r.reason = Some(reason);
                 return r;
             }
         };
         r.elf = Some(elf.to_owned());
+        r.image = Some(image.clone());
+        r.elf_sha256 = std::fs::read(elf).ok().map(|b| crate::image::digest(&b));
         match test.expectation(self.manifest.dir(), case.board) {
-            Ok(expectation) => self.attempts(case, elf, &expectation, r),
+            Ok(expectation) => self.attempts(case, (elf, image), &expectation, r),
             Err(e) => {
                 r.reason = Some(format!("{e:#}"));
                 r
@@ -103,17 +119,25 @@ impl Run<'_> {
     fn attempts(
         &self,
         case: &Case<'_>,
-        elf: &Path,
+        (elf, image): (&Path, &ImageId),
         expectation: &Expectation,
         mut r: CaseResult,
     ) -> CaseResult {
         let retries = self.args.retry_failed;
+        let budget = self.budgets.stack(&image.to_string());
+        r.stack_budget = budget
+            .as_ref()
+            .map(|b| format!("{} ({} in {})", b.amount, b.source, self.budgets_label));
+        let extra_args = match self.trace {
+            Some(traces) => traces.qemu_args(&case.id, &case.test.qemu_args),
+            None => case.test.qemu_args.clone(),
+        };
         for attempt in 0..=retries {
             let mut watch = expectation.watcher();
             let outcome = qemu::run(RunSpec {
                 board: case.board,
                 elf,
-                extra_args: &case.test.qemu_args,
+                extra_args: &extra_args,
                 timeout: case.timeout,
                 watch: &mut watch,
                 echo: false,
@@ -133,7 +157,9 @@ impl Run<'_> {
             r.exit_code = outcome.exit_code();
             r.log_tail = outcome.tail(TAIL_LINES);
             r.mismatch = judgement.mismatch;
-            match judgement.verdict {
+            let verdict = with_stack_budget(judgement.verdict, budget.as_ref(), &outcome.stack);
+            r.stack = outcome.stack;
+            match verdict {
                 Verdict::Passed => {
                     r.status = if attempt == 0 {
                         Status::Passed
@@ -169,7 +195,9 @@ impl Run<'_> {
             "--test".into(),
             case.test.name.clone(),
         ]);
-        if args.profile != Profile::Release && args.bundle.is_none() {
+        if args.coverage {
+            words.push("--coverage".into());
+        } else if args.profile != Profile::Release && args.bundle.is_none() {
             words.extend(["--profile".into(), args.profile.to_string()]);
         }
         if let Some(t) = args.timeout {
@@ -181,6 +209,9 @@ impl Run<'_> {
                 args.timeout_multiplier.to_string(),
             ]);
         }
+        if let Some(budgets) = &args.budgets {
+            words.extend(["--budgets".into(), budgets.display().to_string()]);
+        }
         if let Some(bundle) = &args.bundle {
             words.extend(["--bundle".into(), bundle.display().to_string()]);
         } else if args.manifest.is_some() {
@@ -190,6 +221,20 @@ impl Run<'_> {
             ]);
         }
         shell_words(&words)
+    }
+}
+
+/// A passing verdict fails when a task's stack peaked over `budget`; a
+/// failing one keeps its own reason.
+fn with_stack_budget(
+    verdict: Verdict,
+    budget: Option<&StackBudget>,
+    stack: &[TaskStack],
+) -> Verdict {
+    let over = budget.map(|b| b.check(stack)).unwrap_or_default();
+    match verdict {
+        Verdict::Passed if !over.is_empty() => Verdict::Failed(over.join("; ")),
+        v => v,
     }
 }
 

@@ -11,22 +11,45 @@ use anyhow::Result;
 use super::super::report::CaseId;
 use super::select::Case;
 use crate::boards::{Board, Boards};
-use crate::cargo::{self, Catalog, Profile, Request};
+use crate::cargo::{self, Catalog, Executable, Profile, Project, Request};
+use crate::image::ImageId;
 use crate::qemu::manifest::{self, Manifest, Source};
 use crate::workspace::Workspace;
 
-/// Each case's ELF, or why it has none. Skipped cases have no entry.
-pub struct Images(BTreeMap<CaseId, Result<PathBuf, String>>);
+/// Each case's ELF and image name, or why it has none. Skipped cases have
+/// no entry.
+pub struct Images(BTreeMap<CaseId, Result<(PathBuf, ImageId), String>>);
 
 impl Images {
     /// The ELF of case `id`, or why it has none.
     pub fn elf(&self, id: &CaseId) -> Result<&Path, String> {
+        self.image(id).map(|(elf, _)| elf)
+    }
+
+    /// The ELF of case `id` and the image's name (`<board>/<package>/<bin>`
+    /// for a workspace package, as budgets name it; `<board>/<file>` for
+    /// any other source), or why it has none.
+    pub fn image(&self, id: &CaseId) -> Result<(&Path, &ImageId), String> {
         match self.0.get(id) {
-            Some(Ok(path)) if path.is_file() => Ok(path),
-            Some(Ok(path)) => Err(format!("ELF missing: {} does not exist", path.display())),
+            Some(Ok((path, image))) if path.is_file() => Ok((path, image)),
+            Some(Ok((path, _))) => Err(format!("ELF missing: {} does not exist", path.display())),
             Some(Err(reason)) => Err(reason.clone()),
             None => Err(format!("ELF missing: no image for {id}")),
         }
+    }
+}
+
+/// The name of `elf` on `board`, and the project and executable it was
+/// built from, if it was.
+fn image_id(board: &str, elf: &Path, built: Option<(&Project, &Executable)>) -> ImageId {
+    match built {
+        Some((Project::Workspace(package), executable)) => {
+            ImageId::built(board, package, executable.name())
+        }
+        _ => ImageId::file(
+            board,
+            &elf.file_name().unwrap_or_default().to_string_lossy(),
+        ),
     }
 }
 
@@ -50,7 +73,14 @@ pub fn build(
         let (recipe, executable, own_profile) = match &case.test.source {
             Source::Elf(template) => {
                 let path = manifest::path_on(manifest.dir(), template, case.board);
-                elfs.insert(case.id.clone(), Ok(path));
+                let named = case.test.image.as_ref().map(|t| {
+                    t.replace("{board}", &case.board.name)
+                        .parse::<ImageId>()
+                        .map(|id| (path.clone(), id))
+                });
+                let image = named
+                    .unwrap_or_else(|| Ok((path.clone(), image_id(&case.board.name, &path, None))));
+                elfs.insert(case.id.clone(), image);
                 continue;
             }
             Source::Build {
@@ -77,7 +107,10 @@ pub fn build(
     for (id, request) in wanted {
         let elf = built
             .get(&request)
-            .cloned()
+            .map(|elf| {
+                let built = Some((&request.recipe.project, &request.executable));
+                (elf.clone(), image_id(&request.board, elf, built))
+            })
             .ok_or_else(|| format!("ELF missing: cargo built no {}", request.executable));
         elfs.insert(id, elf);
     }
