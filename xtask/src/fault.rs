@@ -45,6 +45,9 @@ pub const POINTS: &[&str] = &[
     "release-move-in",
     "release-remove-old",
     "release-restore",
+    // A test bundle moved to `--bundle DIR`, or swapped with the one there.
+    "bundle-move-in",
+    "bundle-exchange",
 ];
 
 pub const FAULT_ENV: &str = "XTASK_FAULT";

@@ -12,6 +12,8 @@
 //! - [`cargo`]: firmware builds per board and profile, with the board
 //!   feature, reproducible paths, and one file per image;
 //! - [`image`]: typed image identities;
+//! - [`checksums`]: SHA-256 and `SHA256SUMS` files (releases, bundles);
+//! - [`bundle`]: test bundles, built once and run anywhere without cargo;
 //! - [`cmd`] and [`git`]: one-shot commands through xshell;
 //! - [`toolkits`]: the tools `cargo xtask setup` installs under `.cache/`;
 //! - [`stock_qemu`]: Debian 12's QEMU 7.2, unpacked under `.cache/` to run
@@ -27,7 +29,9 @@
 //! line that `main.rs` parses and dispatches.
 
 pub mod boards;
+pub mod bundle;
 pub mod cargo;
+pub mod checksums;
 pub mod cli;
 pub mod cmd;
 pub mod commands;

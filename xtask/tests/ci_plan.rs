@@ -38,11 +38,18 @@ fn jobs(extra: &[&str]) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
+/// The job that `--matrix` leaves out because ci.yml shards it.
+const SHARDED: &str = "qemu";
+
 fn assert_union_is_ci(extra: &[&str]) {
     let all = lines(&xtask(&[&["ci", "--list"], extra].concat()));
     assert!(all.len() >= 10, "plain ci lists its steps: {all:?}");
-    let mut union = Vec::new();
+    let mut union = lines(&xtask(
+        &[&["ci", "--list", "--job", SHARDED], extra].concat(),
+    ));
+    assert_eq!(union, ["qemu"], "the sharded job runs the QEMU suite");
     for (job, declared) in jobs(extra) {
+        assert_ne!(job, SHARDED, "--matrix leaves the sharded job to ci.yml");
         let ran = lines(&xtask(&[&["ci", "--list", "--job", &job], extra].concat()));
         assert_eq!(ran, declared, "--job {job} runs what --matrix says");
         union.extend(ran);
@@ -155,5 +162,57 @@ fn unknown_job_and_step_are_refused_with_the_valid_names() {
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("nope") && err.contains("valid"), "{err}");
+    }
+}
+
+/// The `run:` commands of one job of a workflow, in order.
+fn job_runs(workflow: &str, job: &str) -> Vec<String> {
+    let header = format!("\n  {job}:\n");
+    let start = workflow
+        .find(&header)
+        .unwrap_or_else(|| panic!("ci.yml has no job `{job}`"))
+        + header.len();
+    workflow[start..]
+        .lines()
+        .take_while(|l| l.is_empty() || l.starts_with("    "))
+        .filter_map(|l| {
+            l.trim_start()
+                .trim_start_matches("- ")
+                .strip_prefix("run: ")
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn ci_yml_shards_the_qemu_suite_over_one_bundle() {
+    let workflow = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.github/workflows/ci.yml"),
+    )
+    .expect("ci.yml");
+    assert_eq!(
+        job_runs(&workflow, "qemu-bundle"),
+        [
+            "cargo xtask setup",
+            "cargo xtask qemu --build-only --bundle target/qemu-bundle"
+        ]
+    );
+    let shard = job_runs(&workflow, "qemu-shard");
+    assert!(
+        shard.iter().any(|r| r.starts_with(
+            "cargo xtask qemu --bundle target/qemu-bundle --subset \"$SUBSET\" --json target/qemu-shard/qemu.json"
+        )),
+        "{shard:?}"
+    );
+    assert!(
+        workflow.contains("SUBSET: ${{ matrix.shard }}/${{ strategy.job-total }}"),
+        "each shard is i/M of the matrix"
+    );
+    assert_eq!(
+        job_runs(&workflow, "qemu-report"),
+        ["cargo xtask ci report --merge target/qemu-shards"]
+    );
+    for needs in ["needs: qemu-bundle\n", "needs: qemu-shard\n"] {
+        assert!(workflow.contains(needs), "ci.yml lacks `{needs}`");
     }
 }

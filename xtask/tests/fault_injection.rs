@@ -1,5 +1,6 @@
 //! Crash tests: `cargo xtask` killed with SIGKILL at every fault point of
-//! [`xtask::fault`] that `ci`, `qemu`, `size-check` and `release` reach
+//! [`xtask::fault`] that `ci`, `qemu` (a suite run and a bundle),
+//! `size-check` and `release` reach
 //! while writing their outputs, halfway through a write or just before a
 //! rename. After each kill no output under its final name is partial, and
 //! the output being written is still the previous good one.
@@ -171,6 +172,9 @@ fn snapshot(outputs: &[PathBuf]) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
 
 /// Fails unless `path` is absent or a whole output of its kind.
 fn check_whole(path: &Path, when: &str) {
+    if path.join("tests.toml").is_file() {
+        return check_bundle(path, when);
+    }
     if path.is_dir() {
         return check_release(path, when);
     }
@@ -196,19 +200,35 @@ fn check_whole(path: &Path, when: &str) {
 
 /// Fails unless `dir` is a release that `--verify` accepts.
 fn check_release(dir: &Path, when: &str) {
-    let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["release", "--verify"])
-        .arg(dir)
-        .current_dir(root())
-        .env_remove(fault::FAULT_ENV)
-        .output()
-        .unwrap();
+    let o = xtask_on(&["release", "--verify"], dir);
     assert!(
         o.status.success(),
         "{when}: {} does not verify:\n{}",
         dir.display(),
         show(&o)
     );
+}
+
+/// Fails unless `dir` is a test bundle that `qemu --bundle` accepts.
+fn check_bundle(dir: &Path, when: &str) {
+    let o = xtask_on(&["qemu", "--list", "--bundle"], dir);
+    assert!(
+        o.status.success() && show(&o).contains("lm3s6965evb/pass"),
+        "{when}: {} is no whole bundle:\n{}",
+        dir.display(),
+        show(&o)
+    );
+}
+
+/// `cargo xtask <args> <dir>`, without fault injection.
+fn xtask_on(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .arg(dir)
+        .current_dir(root())
+        .env_remove(fault::FAULT_ENV)
+        .output()
+        .unwrap()
 }
 
 /// Injects every hit of `s` and adds it to `done`; an image copy is one
@@ -285,7 +305,8 @@ fn size_check_workspace() -> Scenario {
         let images = target.join("images/lm3s6965evb/release");
         for package in std::fs::read_dir(&images).unwrap().flatten() {
             for image in std::fs::read_dir(package.path()).unwrap().flatten() {
-                if !image.file_name().to_string_lossy().starts_with('.') {
+                // Images are files; `examples/` holds a package's examples.
+                if image.path().is_file() && !image.file_name().to_string_lossy().starts_with('.') {
                     out.push(image.path());
                 }
             }
@@ -301,15 +322,20 @@ fn size_check_workspace() -> Scenario {
     }
 }
 
-/// One passing test with both reports; the run's own report lands in
-/// `<target_dir>/reports/` under a name the trace shows.
-fn qemu_suite(dir: &Path) -> Scenario {
-    let manifest = dir.join("tests.toml");
+/// Writes a manifest of one passing test on lm3s6965evb to `path`.
+fn one_passing_test(path: &Path) -> PathBuf {
     std::fs::write(
-        &manifest,
+        path,
         "[[test]]\nname = \"pass\"\npackage = \"fw-fixtures\"\nboards = [\"lm3s6965evb\"]\nexpect_regex = [\"^PASS pass$\"]\n",
     )
     .unwrap();
+    path.to_owned()
+}
+
+/// One passing test with both reports; the run's own report lands in
+/// `<target_dir>/reports/` under a name the trace shows.
+fn qemu_suite(dir: &Path) -> Scenario {
+    let manifest = one_passing_test(&dir.join("tests.toml"));
     let (json, junit) = (dir.join("r.json"), dir.join("r.xml"));
     let args = words(&[
         "qemu",
@@ -337,6 +363,50 @@ fn qemu_suite(dir: &Path) -> Scenario {
         outputs: Box::new(outputs),
         before: Box::new(|| {}),
     }
+}
+
+/// `qemu --build-only --bundle` of one test; the bundle is the output.
+fn qemu_bundle(dir: &Path) -> Scenario {
+    let manifest = one_passing_test(&dir.join("bundle-tests.toml"));
+    let out = dir.join("bundle");
+    Scenario {
+        name: "qemu bundle",
+        args: words(&[
+            "qemu",
+            "--build-only",
+            "--manifest",
+            path(&manifest),
+            "--bundle",
+            path(&out),
+        ]),
+        env: Vec::new(),
+        outputs: Box::new(move |_| vec![out.clone()]),
+        before: Box::new(|| {}),
+    }
+}
+
+/// The bundle's own points: killed before the first bundle moves in, there
+/// is none; killed at any write of the next one or before the swap, the
+/// first one is still there, whole.
+fn bundle_points(b: &Scenario, dir: &Path, done: &mut BTreeSet<Hit>) {
+    let outputs = (b.outputs)(&[]);
+    let out = &outputs[0];
+    let _ = std::fs::remove_dir_all(out);
+    let first = ("bundle-move-in".to_owned(), "bundle".to_owned());
+    b.inject(&first, &outputs, &[]);
+    assert!(
+        !out.exists(),
+        "killed before the first bundle: none, not half of one"
+    );
+    done.insert(first);
+    assert!(b.run(&[]).status.success());
+    let hits: Vec<Hit> = b
+        .trace(dir)
+        .into_iter()
+        .filter(|h| !h.0.starts_with("atomic") || h.1 == "SHA256SUMS")
+        .collect();
+    assert!(hits.iter().any(|h| h.0 == "bundle-exchange"), "{hits:?}");
+    inject_all(b, &hits, done);
 }
 
 /// `ci --step fmt` with a target directory of its own, so its reports and
@@ -510,6 +580,7 @@ fn a_crash_at_any_write_or_rename_leaves_only_whole_outputs() {
             inject_all(s, &hits, &mut done);
         }
     }
+    bundle_points(&qemu_bundle(&dir), &dir, &mut done);
     let mut expected: BTreeSet<String> = fault::POINTS.iter().map(|p| p.to_string()).collect();
     let ws = xtask::workspace::Workspace::load().unwrap();
     if xtask::toolkits::find_nvcc(&ws).is_some() {

@@ -205,7 +205,14 @@ fn stack_peaks_of_the_same_build_show_with_their_delta() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let suite = scratch("size_firmware", "qemu.json", b"");
     let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["qemu", "--board", "lm3s6965evb", "--test", "sched", "--json"])
+        .args([
+            "qemu",
+            "--board",
+            "lm3s6965evb",
+            "--test",
+            "sched",
+            "--json",
+        ])
         .arg(&suite)
         .current_dir(&root)
         .output()

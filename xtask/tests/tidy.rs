@@ -9,8 +9,9 @@ use std::process::Command;
 
 use clap::CommandFactory;
 use xtask::boards::Boards;
+use xtask::cargo::{Executable, Project};
 use xtask::commands::ci::lint;
-use xtask::qemu::manifest::Manifest;
+use xtask::qemu::manifest::{Manifest, Source};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -78,11 +79,18 @@ fn manifest_covers_the_test_images(root: &Path) -> Vec<String> {
         .collect();
     let boards = Boards::from_file(&root.join("qemu/boards.toml")).expect("boards.toml");
     let manifest = Manifest::load(&root.join("qemu/tests.toml"), &boards).expect("qemu/tests.toml");
+    let fw_tests = Project::Workspace("fw-tests".into());
     let run: BTreeSet<&str> = manifest
         .tests
         .iter()
-        .filter(|t| t.package == "fw-tests")
-        .map(|t| t.bin.as_str())
+        .filter_map(|t| match &t.source {
+            Source::Build {
+                recipe,
+                executable: Executable::Bin(bin),
+                ..
+            } if recipe.project == fw_tests => Some(bin.as_str()),
+            _ => None,
+        })
         .collect();
     let excluded: BTreeSet<&str> = NOT_IN_MANIFEST.iter().map(|(b, _)| *b).collect();
     let mut problems: Vec<String> = bins

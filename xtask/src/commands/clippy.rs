@@ -19,7 +19,7 @@ pub fn run(_args: Args) -> Result<()> {
     let firmware = ws.firmware_cross_packages();
     clippy(&ws, &["--all-targets".to_string()])?;
     for board in boards.all() {
-        for inv in invocations(&ws, board, &firmware, false) {
+        for inv in invocations(&ws, board, &firmware) {
             let args = [
                 vec!["--target".to_string(), board.target.clone()],
                 inv.args(),

@@ -1,6 +1,12 @@
 //! The test manifest, `qemu/tests.toml`: which images run on which boards and
 //! what each must print and exit with. Parsed with `deny_unknown_fields`;
 //! every error names the file, line and column.
+//!
+//! Each test takes its image from exactly one source: `package` (a
+//! workspace package), `manifest_path` (the `Cargo.toml` of a cargo project
+//! outside the workspace), both built by cargo with `bin` or `example`,
+//! `features`, `no_default_features` and `profile`; or `elf`, a prebuilt
+//! ELF. Paths are relative to the manifest's directory, or absolute.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -12,7 +18,10 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::expect::{self, Expectation, Output};
-use crate::boards::{Board, Boards};
+use crate::boards::{Board, BoardArgs, Boards};
+use crate::cargo::{Executable, Profile, Project, Recipe};
+use crate::elf::Elf;
+use crate::image::ImageId;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,8 +34,15 @@ struct File {
 #[serde(deny_unknown_fields)]
 struct Entry {
     name: Spanned<String>,
-    package: String,
-    bin: Option<String>,
+    package: Option<Spanned<String>>,
+    manifest_path: Option<Spanned<String>>,
+    elf: Option<Spanned<String>>,
+    image: Option<Spanned<String>>,
+    bin: Option<Spanned<String>>,
+    example: Option<Spanned<String>>,
+    features: Option<Spanned<Vec<String>>>,
+    no_default_features: Option<Spanned<bool>>,
+    profile: Option<Spanned<Profile>>,
     boards: Option<Spanned<Vec<String>>>,
     expected: Option<String>,
     expect_regex: Option<Spanned<Vec<String>>>,
@@ -47,14 +63,29 @@ pub enum OutputSpec {
     Regex(Vec<Regex>),
 }
 
+/// Where a test's image comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Built by cargo: `package` or `manifest_path`, with `bin` (default:
+    /// the test's name) or `example`, `features` and `no_default_features`.
+    Build {
+        recipe: Recipe,
+        executable: Executable,
+        /// `profile`; `None`: the suite's `--profile`.
+        profile: Option<Profile>,
+    },
+    /// `elf`: a prebuilt ELF, relative to the manifest's directory or
+    /// absolute; `{board}` is replaced by the board name.
+    Elf(String),
+}
+
 /// One `[[test]]` entry.
 #[derive(Debug, Clone)]
 pub struct Test {
     pub name: String,
-    pub package: String,
-    /// The binary target; defaults to `name`.
-    pub bin: String,
-    /// Board names; `None` means every board.
+    pub source: Source,
+    /// Board names; `None` means every board. An `elf` without `boards`
+    /// gets the board `--elf` would pick for it.
     pub boards: Option<Vec<String>>,
     pub output: OutputSpec,
     /// Expected semihosting exit code, 0..=255.
@@ -64,11 +95,17 @@ pub struct Test {
     pub qemu_args: Vec<String>,
     /// Quarantine: the test is reported `skipped` with this reason.
     pub skip: Option<String>,
+    /// For an `elf`: the image's name as budgets and reports give it,
+    /// `{board}/<package>/<bin>` (`{board}` is replaced by the board name),
+    /// which a bundle keeps from the build. `None`: `<board>/<file name>`.
+    pub image: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Manifest {
     pub path: PathBuf,
+    /// The manifest's directory, absolute: what its paths are relative to.
+    dir: PathBuf,
     pub tests: Vec<Test>,
 }
 
@@ -78,22 +115,31 @@ impl Manifest {
     /// Errors: unreadable file; TOML syntax, unknown or mistyped fields,
     /// duplicate names, unknown boards, bad regexes, an empty
     /// `expect_regex`, `exit_code` outside 0..=255, `timeout` outside 1 ms
-    /// to 24 h, or neither/both of `expected` and `expect_regex`, each with
-    /// line and column.
+    /// to 24 h, neither/both of `expected` and `expect_regex`, not exactly
+    /// one source, build fields on an `elf`, a `manifest_path` that is no
+    /// `Cargo.toml`, or an `elf` without `boards` that cannot be read or
+    /// fits no single board, each with line and column.
     pub fn load(path: &Path, boards: &Boards) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read test manifest {}", path.display()))?;
-        let tests = parse(&text, boards)
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let dir = std::path::absolute(parent)
+            .with_context(|| format!("cannot resolve {}", parent.display()))?;
+        let tests = parse(&text, &dir, boards)
             .with_context(|| format!("invalid test manifest {}", path.display()))?;
         Ok(Self {
             path: path.to_owned(),
+            dir,
             tests,
         })
     }
 
-    /// The directory `expected` paths are relative to.
+    /// The directory `expected` and `elf` paths are relative to (absolute).
     pub fn dir(&self) -> &Path {
-        self.path.parent().unwrap_or(Path::new("."))
+        &self.dir
     }
 }
 
@@ -110,7 +156,7 @@ impl Test {
         let output = match &self.output {
             OutputSpec::Regex(r) => Output::Ordered(r.clone()),
             OutputSpec::Expected(file) => {
-                let path = dir.join(file.replace("{board}", &board.name));
+                let path = path_on(dir, file, board);
                 let text = read_transcript(&path).map_err(|why| {
                     anyhow::anyhow!(
                         "expected transcript {} of test `{}` {why}",
@@ -126,6 +172,13 @@ impl Test {
             output,
         })
     }
+}
+
+/// A path of the manifest (`expected`, `elf`) on `board`: `template` with
+/// `{board}` replaced, relative to the manifest's directory `dir` unless
+/// absolute.
+pub fn path_on(dir: &Path, template: &str, board: &Board) -> PathBuf {
+    dir.join(template.replace("{board}", &board.name))
 }
 
 /// A transcript file's text, or what is wrong with it, as the end of a
@@ -146,11 +199,11 @@ fn read_transcript(path: &Path) -> std::result::Result<String, String> {
     })
 }
 
-fn parse(text: &str, boards: &Boards) -> Result<Vec<Test>> {
+fn parse(text: &str, dir: &Path, boards: &Boards) -> Result<Vec<Test>> {
     let file: File = toml::from_str(text)?;
     let at = Locator(text);
     let mut tests: Vec<Test> = Vec::new();
-    for e in file.test {
+    for mut e in file.test {
         let name = e.name.get_ref().clone();
         let here = at.at(e.name.span());
         if name.is_empty() || name.contains(['/', ' ']) {
@@ -162,20 +215,187 @@ fn parse(text: &str, boards: &Boards) -> Result<Vec<Test>> {
         if let Some(b) = &e.boards {
             check_boards(&at, &name, b, boards)?;
         }
+        let source = source(&at, &here, &name, &mut e, dir)?;
+        let image = image_name(&at, &name, &source, e.image.take())?;
+        let boards = match (&source, e.boards) {
+            (_, Some(b)) => Some(b.into_inner()),
+            (Source::Elf(template), None) => {
+                let span = e.elf.as_ref().map_or(e.name.span(), |s| s.span());
+                Some(vec![elf_board(&at.at(span), &name, dir, template, boards)?])
+            }
+            (Source::Build { .. }, None) => None,
+        };
         let output = output_spec(&at, &here, &name, e.expected, e.expect_regex)?;
         tests.push(Test {
-            bin: e.bin.unwrap_or_else(|| name.clone()),
             exit_code: exit_code(&at, &name, e.exit_code)?,
             timeout: timeout(&at, &name, e.timeout)?,
             name,
-            package: e.package,
-            boards: e.boards.map(Spanned::into_inner),
+            source,
+            boards,
             output,
             qemu_args: e.qemu_args,
             skip: e.skip,
+            image,
         });
     }
     Ok(tests)
+}
+
+/// The entry's one source, with its build fields.
+fn source(at: &Locator<'_>, here: &str, name: &str, e: &mut Entry, dir: &Path) -> Result<Source> {
+    let given: Vec<(&str, Range<usize>)> = [
+        ("package", &e.package),
+        ("manifest_path", &e.manifest_path),
+        ("elf", &e.elf),
+    ]
+    .into_iter()
+    .filter_map(|(field, v)| v.as_ref().map(|v| (field, v.span())))
+    .collect();
+    match given.as_slice() {
+        [] => bail!("{here}: test `{name}`: set one of `package`, `manifest_path` or `elf`"),
+        [_] => {}
+        [(first, _), (second, span), ..] => bail!(
+            "{}: test `{name}`: `{second}` and `{first}` are both set; a test has exactly one of `package`, `manifest_path` and `elf`",
+            at.at(span.clone())
+        ),
+    }
+    if let Some(elf) = &e.elf {
+        reject_build_fields(at, name, e)?;
+        return Ok(Source::Elf(elf.get_ref().clone()));
+    }
+    let project = match (e.package.take(), e.manifest_path.take()) {
+        (Some(p), _) => {
+            if p.get_ref().is_empty() {
+                bail!("{}: test `{name}`: `package` is empty", at.at(p.span()));
+            }
+            Project::Workspace(p.into_inner())
+        }
+        (None, Some(m)) => Project::External(cargo_toml(at, name, &m, dir)?),
+        (None, None) => bail!("{here}: test `{name}`: set `package` or `manifest_path`"),
+    };
+    let executable = match (e.bin.take(), e.example.take()) {
+        (Some(_), Some(ex)) => bail!(
+            "{}: test `{name}`: set either `bin` or `example`, not both",
+            at.at(ex.span())
+        ),
+        (_, Some(ex)) => Executable::Example(ex.into_inner()),
+        (bin, None) => Executable::Bin(bin.map_or_else(|| name.to_owned(), Spanned::into_inner)),
+    };
+    let mut features = e
+        .features
+        .take()
+        .map(Spanned::into_inner)
+        .unwrap_or_default();
+    features.sort();
+    features.dedup();
+    Ok(Source::Build {
+        recipe: Recipe {
+            project,
+            features,
+            no_default_features: e
+                .no_default_features
+                .take()
+                .is_some_and(Spanned::into_inner),
+        },
+        executable,
+        profile: e.profile.take().map(Spanned::into_inner),
+    })
+}
+
+/// `image`, which only an `elf` takes: a built image is named after its
+/// package and bin.
+fn image_name(
+    at: &Locator<'_>,
+    name: &str,
+    source: &Source,
+    image: Option<Spanned<String>>,
+) -> Result<Option<String>> {
+    let Some(image) = image else {
+        return Ok(None);
+    };
+    let here = at.at(image.span());
+    if !matches!(source, Source::Elf(_)) {
+        bail!(
+            "{here}: test `{name}`: `image` names a prebuilt `elf`; a built image is named `<board>/<package>/<bin>` already"
+        );
+    }
+    let template = image.into_inner();
+    if !template.starts_with("{board}/") {
+        bail!("{here}: test `{name}`: `image = \"{template}\"` must start with `{{board}}/`");
+    }
+    template
+        .replace("{board}", "board")
+        .parse::<ImageId>()
+        .map_err(|e| anyhow::anyhow!("{here}: test `{name}`: {e}"))?;
+    Ok(Some(template))
+}
+
+/// An `elf` is built already: fields that tell cargo how to build are errors.
+fn reject_build_fields(at: &Locator<'_>, name: &str, e: &Entry) -> Result<()> {
+    let build_fields = [
+        ("bin", e.bin.as_ref().map(Spanned::span)),
+        ("example", e.example.as_ref().map(Spanned::span)),
+        ("features", e.features.as_ref().map(Spanned::span)),
+        (
+            "no_default_features",
+            e.no_default_features.as_ref().map(Spanned::span),
+        ),
+        ("profile", e.profile.as_ref().map(Spanned::span)),
+    ];
+    match build_fields.into_iter().find_map(|(f, s)| Some((f, s?))) {
+        Some((field, span)) => bail!(
+            "{}: test `{name}`: `{field}` tells cargo how to build; an `elf` is already built",
+            at.at(span)
+        ),
+        None => Ok(()),
+    }
+}
+
+/// `manifest_path`, resolved against `dir`: an existing `Cargo.toml`.
+fn cargo_toml(at: &Locator<'_>, name: &str, m: &Spanned<String>, dir: &Path) -> Result<PathBuf> {
+    let path = dir.join(m.get_ref());
+    let here = at.at(m.span());
+    if path.file_name().is_none_or(|f| f != "Cargo.toml") {
+        bail!("{here}: test `{name}`: `manifest_path` must name a project's Cargo.toml");
+    }
+    if !path.is_file() {
+        bail!(
+            "{here}: test `{name}`: manifest_path {} does not exist",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// The board an `elf` without `boards` runs on: the one `--elf` picks.
+fn elf_board(
+    here: &str,
+    name: &str,
+    dir: &Path,
+    template: &str,
+    boards: &Boards,
+) -> Result<String> {
+    if template.contains("{board}") {
+        bail!("{here}: test `{name}`: an `elf` with {{board}} in its path needs `boards`");
+    }
+    let path = dir.join(template);
+    let bytes = std::fs::read(&path)
+        .with_context(|| format!("{here}: test `{name}`: cannot read elf {}", path.display()))?;
+    let elf = Elf::parse(&bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{here}: test `{name}`: {}: {e}; set `boards`",
+            path.display()
+        )
+    })?;
+    let board = boards
+        .board_for_elf(&BoardArgs::named(&[]), &elf)
+        .with_context(|| {
+            format!(
+                "{here}: test `{name}`: {} fits no single board; set `boards`",
+                path.display()
+            )
+        })?;
+    Ok(board.name.clone())
 }
 
 /// Turns byte spans of the manifest into `line L, column C`.
@@ -279,14 +499,21 @@ mod tests {
             .expect("qemu/boards.toml parses")
     }
 
+    fn dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu")
+    }
+
+    fn ok(text: &str) -> Vec<Test> {
+        parse(text, &dir(), &boards()).unwrap()
+    }
+
     fn err(text: &str) -> String {
-        format!("{:#}", parse(text, &boards()).unwrap_err())
+        format!("{:#}", parse(text, &dir(), &boards()).unwrap_err())
     }
 
     #[test]
     fn parses_full_entry_and_defaults() {
-        let tests = parse(
-            r#"
+        let tests = ok(r#"
 [[test]]
 name = "sched"
 package = "fw-tests"
@@ -302,21 +529,149 @@ exit_code = 103
 timeout = 2.5
 qemu_args = ["-d", "guest_errors"]
 skip = "quarantined"
-"#,
-            &boards(),
-        )
-        .unwrap();
+"#);
         assert_eq!(tests.len(), 2);
-        assert_eq!(tests[0].bin, "sched");
+        let built = |package: &str, bin: &str| Source::Build {
+            recipe: Recipe::workspace(package),
+            executable: Executable::Bin(bin.into()),
+            profile: None,
+        };
+        assert_eq!(tests[0].source, built("fw-tests", "sched"));
         assert_eq!(tests[0].exit_code, 0);
         assert!(tests[0].boards.is_none() && tests[0].timeout.is_none());
         let t = &tests[1];
+        assert_eq!(t.source, built("fw-tests", "stack_overflow"));
         assert_eq!(
-            (t.bin.as_str(), t.exit_code, t.timeout),
-            ("stack_overflow", 103, Some(Duration::from_millis(2500)))
+            (t.exit_code, t.timeout),
+            (103, Some(Duration::from_millis(2500)))
         );
         assert_eq!(t.skip.as_deref(), Some("quarantined"));
         assert!(matches!(&t.output, OutputSpec::Regex(r) if r.len() == 1));
+    }
+
+    #[test]
+    fn only_an_elf_takes_an_image_name() {
+        let elf = "[[test]]\nname = \"t\"\nelf = \"t.elf\"\nboards = [\"sifive_e\"]\nexpect_regex = [\"^PASS\"]\n";
+        let named = ok(&format!("{elf}image = \"{{board}}/fw-tests/sched\"\n"));
+        assert_eq!(named[0].image.as_deref(), Some("{board}/fw-tests/sched"));
+        assert!(ok(elf)[0].image.is_none());
+        let e = err(&format!("{elf}image = \"fw-tests/sched\"\n"));
+        assert!(
+            e.contains("line 6") && e.contains("must start with `{board}/`"),
+            "{e}"
+        );
+        let e = err(&format!("{elf}image = \"{{board}}/a/b/c\"\n"));
+        assert!(e.contains("is not <board>/<package>/<bin>"), "{e}");
+        let built = "[[test]]\nname = \"t\"\npackage = \"fw-tests\"\nexpect_regex = [\"^PASS\"]\nimage = \"{board}/x/y\"\n";
+        let e = err(built);
+        assert!(e.contains("`image` names a prebuilt `elf`"), "{e}");
+    }
+
+    #[test]
+    fn parses_every_source() {
+        let tests = ok(r#"
+[[test]]
+name = "ex"
+package = "fw-fixtures"
+example = "demo"
+features = ["b", "a", "b"]
+no_default_features = true
+profile = "debug"
+expect_regex = ["^PASS"]
+
+[[test]]
+name = "outside"
+manifest_path = "../firmware/external/hello-cortex-m/Cargo.toml"
+boards = ["lm3s6965evb"]
+expect_regex = ["^hello"]
+
+[[test]]
+name = "prebuilt"
+elf = "elf/{board}/prebuilt.elf"
+boards = ["sifive_e"]
+expect_regex = ["^PASS"]
+"#);
+        assert_eq!(
+            tests[0].source,
+            Source::Build {
+                recipe: Recipe {
+                    project: Project::Workspace("fw-fixtures".into()),
+                    features: vec!["a".into(), "b".into()],
+                    no_default_features: true,
+                },
+                executable: Executable::Example("demo".into()),
+                profile: Some(Profile::Debug),
+            }
+        );
+        let Source::Build {
+            recipe, executable, ..
+        } = &tests[1].source
+        else {
+            panic!("{:?}", tests[1].source);
+        };
+        let Project::External(manifest) = &recipe.project else {
+            panic!("{recipe:?}");
+        };
+        assert!(
+            manifest.is_absolute() && manifest.is_file(),
+            "{}",
+            manifest.display()
+        );
+        assert_eq!(executable, &Executable::Bin("outside".into()));
+        assert_eq!(
+            tests[2].source,
+            Source::Elf("elf/{board}/prebuilt.elf".into())
+        );
+        let board = boards().get("sifive_e").cloned().unwrap();
+        assert_eq!(
+            path_on(&dir(), "elf/{board}/prebuilt.elf", &board),
+            dir().join("elf/sifive_e/prebuilt.elf")
+        );
+    }
+
+    #[test]
+    fn source_errors_name_line_and_column() {
+        let head = "[[test]]\nname = \"a\"\nexpect_regex = [\"x\"]\n";
+        let cases = [
+            (
+                "",
+                "line 2",
+                "set one of `package`, `manifest_path` or `elf`",
+            ),
+            (
+                "package = \"p\"\nelf = \"x.elf\"\n",
+                "line 5",
+                "exactly one of",
+            ),
+            (
+                "elf = \"x.elf\"\nboards = [\"sifive_e\"]\nbin = \"b\"\n",
+                "line 6",
+                "`bin` tells cargo",
+            ),
+            (
+                "elf = \"x.elf\"\nboards = [\"sifive_e\"]\nprofile = \"debug\"\n",
+                "line 6",
+                "`profile`",
+            ),
+            (
+                "package = \"p\"\nbin = \"b\"\nexample = \"e\"\n",
+                "line 6",
+                "either `bin` or `example`",
+            ),
+            ("package = \"p\"\nprofile = \"fast\"\n", "line 5", "fast"),
+            ("manifest_path = \"tests.toml\"\n", "line 4", "Cargo.toml"),
+            (
+                "manifest_path = \"nowhere/Cargo.toml\"\n",
+                "line 4",
+                "does not exist",
+            ),
+            ("elf = \"elf/{board}/a.elf\"\n", "line 4", "needs `boards`"),
+            ("elf = \"no-such.elf\"\n", "line 4", "cannot read elf"),
+        ];
+        for (fields, line, needle) in cases {
+            let e = err(&format!("{head}{fields}"));
+            assert!(e.contains(line) && e.contains(needle), "{fields:?}: {e}");
+        }
     }
 
     #[test]
@@ -372,6 +727,7 @@ skip = "quarantined"
             return;
         }
         let m = Manifest::load(&path, &boards()).unwrap();
+        assert!(m.dir().is_absolute(), "{}", m.dir().display());
         let b = boards();
         for t in &m.tests {
             for board in b.all().iter().filter(|board| t.runs_on(board)) {

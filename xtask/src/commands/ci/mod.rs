@@ -12,12 +12,14 @@ mod gh_release;
 mod inputs;
 mod interrupt;
 pub mod lint;
+mod merge;
 pub mod plan;
 mod qemu72;
 mod report;
 mod ui;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -40,7 +42,8 @@ pub struct Args {
     #[arg(long)]
     no_cache: bool,
     /// Print the jobs as JSON for a GitHub `strategy.matrix` (`fromJSON`) and
-    /// exit; also written to `$GITHUB_OUTPUT` as `matrix=` when set.
+    /// exit; also written to `$GITHUB_OUTPUT` as `matrix=` when set. The
+    /// `qemu` job is left out: ci.yml shards it over a bundle.
     #[arg(long, conflicts_with_all = ["job", "step"])]
     matrix: bool,
     /// Run only the steps of this job (see `--matrix`).
@@ -82,6 +85,17 @@ enum Check {
     /// by `cargo xtask setup`.
     #[command(name = "qemu-7.2")]
     Qemu72,
+    /// Merge the QEMU suite's shard reports into the reports of one run.
+    Report {
+        /// Shard reports: `qemu.json` files, or folders searched for them
+        /// (as `download-artifact` lays out one folder per shard).
+        #[arg(long, required = true, num_args = 1.., value_name = "DIR")]
+        merge: Vec<PathBuf>,
+        /// Where to write `qemu.json`, `qemu-junit.xml` and `summary.md`
+        /// [default: `<target_dir>/reports`].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -92,6 +106,7 @@ pub fn run(args: Args) -> Result<()> {
         Some(Check::GhRelease) => return gh_release::gh_release(&ws),
         Some(Check::Qemu72) => return qemu72::run(&ws),
         Some(Check::Fuzz { seconds }) => return crate::fuzz::run_all(&ws, seconds),
+        Some(Check::Report { merge, out }) => return merge::merge(&ws, &merge, out.as_deref()),
         None => {}
     }
     let all = plan::steps(&ws, args.nightly);
@@ -121,7 +136,11 @@ fn print_matrix(steps: &[Step]) -> Result<()> {
             .collect();
         serde_json::json!({ "job": job, "steps": names.join(" ") })
     };
-    let jobs = plan::jobs(steps);
+    // ci.yml runs the sharded job as its own bundle, shard and merge jobs.
+    let jobs: Vec<Job> = plan::jobs(steps)
+        .into_iter()
+        .filter(|job| !job.sharded())
+        .collect();
     let all: Vec<serde_json::Value> = jobs
         .iter()
         .map(|&job| {

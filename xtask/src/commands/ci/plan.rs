@@ -36,6 +36,9 @@ pub enum Job {
     Lint,
     Test,
     Firmware,
+    /// The QEMU suite. `--matrix` leaves it out: ci.yml runs it as a bundle
+    /// job, shard jobs and a merge job (see [`Job::sharded`]).
+    Qemu,
     Native,
     /// Nightly only.
     Fuzz,
@@ -54,12 +57,21 @@ impl Job {
             Self::Lint => "lint",
             Self::Test => "test",
             Self::Firmware => "firmware",
+            Self::Qemu => "qemu",
             Self::Native => "native",
             Self::Fuzz => "fuzz",
             Self::Reproducibility => "reproducibility",
             Self::Audit => "audit",
             Self::Coverage => "coverage",
         }
+    }
+
+    /// Whether CI runs the job's steps sharded rather than as one matrix
+    /// entry: `cargo xtask qemu --build-only --bundle` in one job,
+    /// `cargo xtask qemu --bundle … --subset i/M` in M jobs, and
+    /// `cargo xtask ci report --merge` over their reports.
+    pub fn sharded(self) -> bool {
+        self == Self::Qemu
     }
 }
 
@@ -239,7 +251,7 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
             junit: Some(qemu_junit.clone()),
             ..step(
                 "qemu",
-                Job::Firmware,
+                Job::Qemu,
                 vec![vec![
                     "cargo".into(),
                     "xtask".into(),

@@ -135,15 +135,23 @@ pub fn write_all(
         &dir.join("metrics.prom"),
         metrics(dir, results, &junit, total_s, targets).as_bytes(),
     )?;
+    append_step_summary(&summary)?;
+    Ok(summary)
+}
+
+/// Appends `markdown` to `$GITHUB_STEP_SUMMARY` when that is set.
+///
+/// Errors: the file cannot be opened or written.
+pub fn append_step_summary(markdown: &str) -> Result<()> {
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
             .with_context(|| format!("cannot open GITHUB_STEP_SUMMARY {}", path.display()))?;
-        f.write_all(summary.as_bytes())?;
+        f.write_all(markdown.as_bytes())?;
     }
-    Ok(summary)
+    Ok(())
 }
 
 fn junit(results: &[StepResult]) -> Report {

@@ -1,6 +1,8 @@
 //! `cargo xtask qemu`: builds the firmware test images and runs each on its
 //! QEMU board with trustworthy verdicts (see `README.md`, "QEMU harness"), or
 //! runs one ELF with `--elf` (also the cargo runner of both firmware targets).
+//! `--build-only --bundle DIR` writes the built suite as a bundle, which
+//! `--bundle DIR` runs anywhere without compiling firmware.
 
 pub mod bench;
 mod coverage;
@@ -76,6 +78,15 @@ pub struct Args {
     /// Test manifest (default `qemu/tests.toml`).
     #[arg(long, value_name = "PATH")]
     pub manifest: Option<PathBuf>,
+    /// Build the selected tests' images and run nothing; with `--bundle`,
+    /// write them as a bundle.
+    #[arg(long, conflicts_with_all = ["elf", "subset", "list", "only_failed"])]
+    pub build_only: bool,
+    /// With `--build-only`: write the bundle (ELFs, manifest, expected
+    /// output, boards, SHA256SUMS) to DIR. Without: run the bundle in DIR,
+    /// compiling nothing, after checking its SHA256SUMS.
+    #[arg(long, value_name = "DIR", conflicts_with = "elf")]
+    pub bundle: Option<PathBuf>,
     /// Budgets file whose `stack` budgets the tasks of every image are held
     /// to [default: qemu/budgets.toml].
     #[arg(long, value_name = "FILE")]
@@ -83,7 +94,8 @@ pub struct Args {
     /// Line coverage: build in the `coverage` profile, log QEMU's
     /// translated code (`-d in_asm`), and write
     /// `<target_dir>/reports/coverage/lcov.info` and a per-file table.
-    #[arg(long, conflicts_with_all = ["profile", "elf"])]
+    /// Not with a bundle: its images are built without line tables.
+    #[arg(long, conflicts_with_all = ["profile", "elf", "bundle", "build_only"])]
     pub coverage: bool,
     /// What cargo passes after the ELF path when used as the runner; the
     /// firmware has no command line, so these are ignored with a warning.

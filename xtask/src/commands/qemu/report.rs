@@ -182,10 +182,22 @@ impl Summary {
     }
 }
 
+/// Which shard of a suite a report holds: `--subset index/count` of the
+/// `of` cases selected before sharding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+    pub of: usize,
+}
+
 /// The JSON report.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JsonReport {
     pub environment: Environment,
+    /// Set when the run was one shard (`--subset`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
     pub summary: Summary,
     /// Wall time of the runs (not the build), in seconds.
     pub duration_s: f64,
@@ -385,6 +397,7 @@ mod tests {
         let path = dir.join("r.json");
         let report = JsonReport {
             environment: Environment::default(),
+            shard: None,
             summary: Summary::of(&[result("a", "x", Status::Failed)]),
             duration_s: 1.0,
             tests: vec![result("a", "x", Status::Failed)],

@@ -10,7 +10,6 @@
 //! claim by building twice.
 
 mod archive;
-mod checksums;
 mod config;
 mod flash;
 mod intel_hex;

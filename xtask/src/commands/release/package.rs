@@ -10,7 +10,6 @@ use anyhow::{Context, Result, bail};
 use xshell::cmd;
 
 use super::archive::{Members, write_tar_gz};
-use super::checksums::{self, sha256_hex};
 use super::config::Config;
 use super::flash::flash_image;
 use super::manifest::{
@@ -21,6 +20,7 @@ use super::staging::{self, Staging};
 use super::{Args, intel_hex, notes, sbom, sign};
 use crate::boards::{Board, Boards};
 use crate::cargo::{Image, Profile, build_images};
+use crate::checksums::{self, sha256_hex};
 use crate::cmd::{capture, shell};
 use crate::git;
 use crate::workspace::Workspace;

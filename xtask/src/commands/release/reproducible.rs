@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use xshell::cmd;
 
-use super::checksums;
+use crate::checksums;
 use crate::cmd::shell;
 use crate::git::git;
 use crate::workspace::Workspace;

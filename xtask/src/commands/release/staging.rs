@@ -22,10 +22,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use tempfile::TempDir;
 
-use super::checksums::{self, sha256_hex};
 use super::manifest::{Artifact, ArtifactKind, DIST_MANIFEST, DistManifest};
 use super::sign;
 use crate::cargo::Profile;
+use crate::checksums::{self, sha256_hex};
 use crate::fault;
 use crate::workspace::write_atomic;
 

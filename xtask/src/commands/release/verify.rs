@@ -7,13 +7,13 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use super::archive::read_checked;
-use super::checksums::{self, sha256_hex};
 use super::manifest::{
     ARCHIVE_MANIFEST, ArchiveManifest, ArtifactKind, DIST_MANIFEST, DistManifest, FileEntry,
     SCHEMA_VERSION,
 };
 use super::{intel_hex, sign};
 use crate::cargo::Profile;
+use crate::checksums::{self, sha256_hex};
 
 /// Checks, in order: `SHA256SUMS` parses; the folder holds exactly the
 /// files it lists (plus itself and the signature); every checksum; the

@@ -8,11 +8,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::super::Args;
 use super::super::coverage;
 use super::super::report::{Attempt, CaseResult, Status};
+use super::images::Images;
 use super::select::Case;
 use super::summary::Printer;
-use crate::cargo::{Image, Profile};
+use crate::cargo::Profile;
 use crate::cmd::shell_words;
 use crate::commands::size_check::budget::{Budgets, StackBudget};
+use crate::image::ImageId;
 use crate::qemu::manifest::Manifest;
 use crate::qemu::stack::TaskStack;
 use crate::qemu::{self, Expectation, RunSpec, Verdict};
@@ -22,7 +24,7 @@ const TAIL_LINES: usize = 20;
 
 /// What every case of one suite run shares.
 pub struct Run<'a> {
-    pub images: &'a [Image],
+    pub images: &'a Images,
     pub manifest: &'a Manifest,
     pub args: &'a Args,
     pub manifest_path: &'a Path,
@@ -94,24 +96,18 @@ impl Run<'_> {
             r.reason = Some(reason.clone());
             return r;
         }
-        let Some(image) = self
-            .images
-            .iter()
-            .find(|i| i.is(&case.board.name, &test.package, &test.bin))
-        else {
-            r.reason = Some(format!(
-                "ELF missing: package `{}` built no bin `{}` for {}",
-                test.package, test.bin, case.board.target
-            ));
-            return r;
+        let (elf, image) = match self.images.image(&case.id) {
+            Ok(found) => found,
+            Err(reason) => {
+                r.reason = Some(reason);
+                return r;
+            }
         };
-        r.elf = Some(image.elf.clone());
-        r.image = Some(image.id.clone());
-        r.elf_sha256 = std::fs::read(&image.elf)
-            .ok()
-            .map(|b| crate::image::digest(&b));
+        r.elf = Some(elf.to_owned());
+        r.image = Some(image.clone());
+        r.elf_sha256 = std::fs::read(elf).ok().map(|b| crate::image::digest(&b));
         match test.expectation(self.manifest.dir(), case.board) {
-            Ok(expectation) => self.attempts(case, image, &expectation, r),
+            Ok(expectation) => self.attempts(case, (elf, image), &expectation, r),
             Err(e) => {
                 r.reason = Some(format!("{e:#}"));
                 r
@@ -123,12 +119,12 @@ impl Run<'_> {
     fn attempts(
         &self,
         case: &Case<'_>,
-        image: &Image,
+        (elf, image): (&Path, &ImageId),
         expectation: &Expectation,
         mut r: CaseResult,
     ) -> CaseResult {
         let retries = self.args.retry_failed;
-        let budget = self.budgets.stack(&image.id.to_string());
+        let budget = self.budgets.stack(&image.to_string());
         r.stack_budget = budget
             .as_ref()
             .map(|b| format!("{} ({} in {})", b.amount, b.source, self.budgets_label));
@@ -140,7 +136,7 @@ impl Run<'_> {
             let mut watch = expectation.watcher();
             let outcome = qemu::run(RunSpec {
                 board: case.board,
-                elf: &image.elf,
+                elf,
                 extra_args: &extra_args,
                 timeout: case.timeout,
                 watch: &mut watch,
@@ -201,7 +197,7 @@ impl Run<'_> {
         ]);
         if args.coverage {
             words.push("--coverage".into());
-        } else if args.profile != Profile::Release {
+        } else if args.profile != Profile::Release && args.bundle.is_none() {
             words.extend(["--profile".into(), args.profile.to_string()]);
         }
         if let Some(t) = args.timeout {
@@ -216,7 +212,9 @@ impl Run<'_> {
         if let Some(budgets) = &args.budgets {
             words.extend(["--budgets".into(), budgets.display().to_string()]);
         }
-        if args.manifest.is_some() {
+        if let Some(bundle) = &args.bundle {
+            words.extend(["--bundle".into(), bundle.display().to_string()]);
+        } else if args.manifest.is_some() {
             words.extend([
                 "--manifest".into(),
                 self.manifest_path.display().to_string(),

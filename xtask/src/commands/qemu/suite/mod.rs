@@ -1,25 +1,30 @@
 //! The test suite: select cases (test × board), build the images, run them
 //! in parallel with retries, print verdicts and rerun hints, write the
 //! reports. Each concern has its module: [`select`] (which cases),
-//! [`execute`] (running them), [`summary`] (printing and reports),
-//! [`environment`] (what the reports record about the host) and [`prepare`]
-//! (the images and expectations `cargo xtask bench qemu` runs).
+//! [`images`] (building what they need), [`execute`] (running them),
+//! [`summary`] (printing and reports), [`environment`] (what the reports
+//! record about the host) and [`prepare`] (the images and expectations
+//! `cargo xtask bench qemu` runs). `--build-only --bundle` hands the built
+//! cases to [`crate::bundle`] instead of running them; `--bundle` runs one.
 
 mod environment;
 mod execute;
+mod images;
 pub mod prepare;
 mod select;
 mod summary;
 
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
+use super::report::Shard;
 use super::{Args, coverage};
 use crate::boards::qemu_version::Installed;
 use crate::boards::{Board, Boards};
-use crate::cargo;
+use crate::bundle::{self, Member};
 use crate::commands::size_check::budget::Budgets;
 use crate::qemu::manifest::Manifest;
 use crate::workspace::{Workspace, check_output};
@@ -27,15 +32,25 @@ use crate::workspace::{Workspace, check_output};
 pub use select::Subset;
 
 pub fn run(ws: &Workspace, boards: &Boards, args: &Args) -> Result<()> {
-    let manifest_path = args
-        .manifest
-        .clone()
-        .unwrap_or_else(|| ws.qemu_dir().join("tests.toml"));
-    let manifest = Manifest::load(&manifest_path, boards)?;
+    let (manifest_path, boards) = &open(ws, boards, args)?;
+    let manifest = Manifest::load(manifest_path, boards)?;
+    let own = args.manifest.is_some() || (args.bundle.is_some() && !args.build_only);
+    let last_report = select::last_report_path(
+        ws,
+        own.then_some(manifest_path.as_path()),
+        args.qemu_dir.as_deref(),
+    );
     let (budgets, budgets_label) = budgets(ws, args)?;
-    let last_report =
-        select::last_report_path(ws, args.manifest.as_deref(), args.qemu_dir.as_deref());
-    let mut cases = select::cases(&manifest, boards, args, &last_report)?;
+    let selected = select::cases(&manifest, boards, args, &last_report)?;
+    let shard = args.subset.map(|s| Shard {
+        index: s.index,
+        count: s.count,
+        of: selected.len(),
+    });
+    let mut cases = match args.subset {
+        Some(s) => s.select(selected),
+        None => selected,
+    };
     if args.list {
         summary::list(&cases);
         return Ok(());
@@ -47,6 +62,9 @@ pub fn run(ws: &Workspace, boards: &Boards, args: &Args) -> Result<()> {
             return Ok(());
         }
         bail!("{why}; a run that tests nothing is not a pass (--allow-empty accepts it)");
+    }
+    if args.build_only {
+        return build_only(ws, boards, &manifest, &cases, args);
     }
     // Outputs are checked before anything runs, so a bad path wastes no run.
     for (flag, path) in [("--json", &args.json), ("--junit", &args.junit)] {
@@ -83,7 +101,7 @@ pub fn run(ws: &Workspace, boards: &Boards, args: &Args) -> Result<()> {
     // builds, not while QEMU needs the cores.
     let (results, duration, env, tool) = std::thread::scope(|s| -> Result<_> {
         let env = s.spawn(|| environment::capture(ws, &qemu, &used, jobs, args.profile()));
-        let images = cargo::build_images(ws, &build_boards, &[args.profile()])
+        let images = images::build(ws, boards, &manifest, &cases, args.profile())
             .context("building the test images failed; no test was run")?;
         let tool = args
             .coverage
@@ -94,7 +112,7 @@ pub fn run(ws: &Workspace, boards: &Boards, args: &Args) -> Result<()> {
             images: &images,
             manifest: &manifest,
             args,
-            manifest_path: &manifest_path,
+            manifest_path,
             budgets: &budgets,
             budgets_label: &budgets_label,
             trace: traces.as_ref(),
@@ -107,6 +125,7 @@ pub fn run(ws: &Workspace, boards: &Boards, args: &Args) -> Result<()> {
         results.clone(),
         duration,
         env.unwrap_or_default(),
+        shard,
         &last_report,
     );
     if let (Some(tool), Some(traces)) = (tool, traces) {
@@ -128,6 +147,7 @@ pub fn run(ws: &Workspace, boards: &Boards, args: &Args) -> Result<()> {
 /// only run that coverage goals are checked against.
 fn whole_suite(args: &Args, boards: &Boards, used: &[&Board]) -> bool {
     args.manifest.is_none()
+        && args.bundle.is_none()
         && args.test.is_empty()
         && args.subset.is_none()
         && !args.only_failed
@@ -184,4 +204,92 @@ fn refuse_old_qemu(
         }
     }
     Ok(refused)
+}
+
+/// The manifest and the boards to run: a bundle's, checked against its
+/// `SHA256SUMS` (`--bundle` without `--build-only`), or `--manifest`
+/// (default `qemu/tests.toml`) with the workspace's boards.
+///
+/// Errors: `--manifest` with a bundle to run, or a bundle that fails its
+/// checks or whose boards do not load.
+fn open(ws: &Workspace, boards: &Boards, args: &Args) -> Result<(PathBuf, Boards)> {
+    match &args.bundle {
+        Some(dir) if !args.build_only => {
+            if args.manifest.is_some() {
+                bail!("--manifest cannot go with --bundle DIR: a bundle runs its own manifest");
+            }
+            bundle::verify(dir)?;
+            Ok((dir.join(bundle::MANIFEST), bundle::boards(dir)?))
+        }
+        _ => Ok((
+            args.manifest
+                .clone()
+                .unwrap_or_else(|| ws.qemu_dir().join("tests.toml")),
+            boards.clone(),
+        )),
+    }
+}
+
+/// `--build-only`: builds the cases' images and writes them as a bundle
+/// (`--bundle DIR`) or prints each case's ELF.
+///
+/// Errors: a build fails, or an image is missing (nothing is written then).
+fn build_only(
+    ws: &Workspace,
+    boards: &Boards,
+    manifest: &Manifest,
+    cases: &[select::Case<'_>],
+    args: &Args,
+) -> Result<()> {
+    let images = images::build(ws, boards, manifest, cases, args.profile())
+        .context("building the test images failed")?;
+    let mut members: Vec<Member<'_>> = Vec::new();
+    let mut missing = Vec::new();
+    for case in cases {
+        let elf = match (&case.test.skip, images.elf(&case.id)) {
+            (Some(_), _) => None,
+            (None, Ok(elf)) => Some(elf.to_owned()),
+            (None, Err(reason)) => {
+                missing.push(format!("{}: {reason}", case.id));
+                continue;
+            }
+        };
+        members.push(Member {
+            test: case.test,
+            board: case.board,
+            elf,
+        });
+    }
+    if !missing.is_empty() {
+        bail!(
+            "{} of {} images are missing; nothing was written:\n  {}",
+            missing.len(),
+            cases.len(),
+            missing.join("\n  ")
+        );
+    }
+    let Some(dir) = &args.bundle else {
+        for m in &members {
+            let elf = m
+                .elf
+                .as_deref()
+                .map_or("(skipped)".into(), |e: &Path| e.display().to_string());
+            println!("{}/{}  {elf}", m.board.name, m.test.name);
+        }
+        return Ok(());
+    };
+    let boards_file: PathBuf = ws.qemu_dir().join("boards.toml");
+    bundle::write(dir, manifest, &boards_file, &members)?;
+    println!(
+        "bundle {}: {} cases of {} tests; run it with `cargo xtask qemu --bundle {}`",
+        dir.display(),
+        members.len(),
+        members
+            .iter()
+            .map(|m| &m.test.name)
+            .collect::<BTreeSet<_>>()
+            .len(),
+        dir.display()
+    );
+    Ok(())
 }

@@ -1,30 +1,68 @@
 //! The suite as `cargo xtask bench qemu` runs it: every image of
 //! `qemu/tests.toml` built (release), with its expectation.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Result;
 
+use super::super::report::CaseId;
+use super::images;
+use super::select::Case;
 use crate::boards::{Board, Boards};
 use crate::cargo::{self, Image, Profile};
-use crate::qemu::Expectation;
 use crate::qemu::manifest::{Manifest, Test};
+use crate::qemu::{DEFAULT_TIMEOUT, Expectation};
 use crate::workspace::Workspace;
 
 /// The suite's images and timeouts, built.
 pub struct Prepared {
     pub manifest: Manifest,
+    /// Every workspace image (the harness fixtures included).
     pub images: Vec<Image>,
+    /// The ELF of every test on every board it runs on, where it has one.
+    elfs: BTreeMap<CaseId, PathBuf>,
 }
 
-/// Loads `qemu/tests.toml` and builds every image it names (release).
+/// Loads `qemu/tests.toml` and builds every workspace image and every
+/// image it names (release).
 ///
 /// Errors: the manifest is invalid or a build fails.
 pub fn prepare(ws: &Workspace, boards: &Boards) -> Result<Prepared> {
     let manifest = Manifest::load(&ws.qemu_dir().join("tests.toml"), boards)?;
     let all: Vec<&Board> = boards.all().iter().collect();
     let images = cargo::build_images(ws, &all, &[Profile::Release])?;
-    Ok(Prepared { manifest, images })
+    let cases: Vec<Case<'_>> = manifest
+        .tests
+        .iter()
+        .filter(|t| t.skip.is_none())
+        .flat_map(|test| {
+            boards
+                .all()
+                .iter()
+                .filter(|b| test.runs_on(b))
+                .map(move |board| Case {
+                    test,
+                    board,
+                    id: CaseId {
+                        board: board.name.clone(),
+                        test: test.name.clone(),
+                    },
+                    timeout: test.timeout.unwrap_or(DEFAULT_TIMEOUT),
+                    skip: None,
+                })
+        })
+        .collect();
+    let built = images::build(ws, boards, &manifest, &cases, Profile::Release)?;
+    let elfs = cases
+        .iter()
+        .filter_map(|c| Some((c.id.clone(), built.elf(&c.id).ok()?.to_owned())))
+        .collect();
+    Ok(Prepared {
+        manifest,
+        images,
+        elfs,
+    })
 }
 
 /// A test on a board, ready to run.
@@ -43,18 +81,18 @@ impl Prepared {
         let mut out = Vec::new();
         for test in self.manifest.tests.iter().filter(|t| t.skip.is_none()) {
             for board in boards.all().iter().filter(|b| test.runs_on(b)) {
-                let Some(image) = self
-                    .images
-                    .iter()
-                    .find(|i| i.is(&board.name, &test.package, &test.bin))
-                else {
+                let id = CaseId {
+                    board: board.name.clone(),
+                    test: test.name.clone(),
+                };
+                let Some(elf) = self.elfs.get(&id) else {
                     continue;
                 };
                 if let Ok(expectation) = test.expectation(self.manifest.dir(), board) {
                     out.push(Runnable {
-                        id: format!("{}/{}", board.name, test.name),
+                        id: id.to_string(),
                         board,
-                        elf: image.elf.clone(),
+                        elf: elf.clone(),
                         expectation,
                         test,
                     });

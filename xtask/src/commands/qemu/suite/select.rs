@@ -92,7 +92,7 @@ pub fn last_report_path(
         .join(format!("qemu-{stem}-{:08x}.json", hash as u32))
 }
 
-/// The selected cases, sorted by id, then sharded.
+/// The selected cases, sorted by id (what `--subset` shards).
 ///
 /// Errors: an unknown board selector or `--test` name, `--only-failed`
 /// without a readable previous report, or a timeout outside 1 ms to 24 h.
@@ -144,10 +144,7 @@ pub fn cases<'a>(
         }
     }
     cases.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(match args.subset {
-        Some(s) => s.select(cases),
-        None => cases,
-    })
+    Ok(cases)
 }
 
 /// Why a selection is empty: the manifest, and each filter that was set.

@@ -10,7 +10,7 @@ use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::super::Args;
-use super::super::report::{self, CaseResult, Environment, JsonReport, Status, Summary};
+use super::super::report::{self, CaseResult, Environment, JsonReport, Shard, Status, Summary};
 use super::select::Case;
 use crate::term::Look;
 use crate::workspace::write_atomic;
@@ -36,6 +36,7 @@ pub fn finish(
     results: Vec<CaseResult>,
     duration: Duration,
     environment: Environment,
+    shard: Option<Shard>,
     last_report: &Path,
 ) -> Result<()> {
     let summary = Summary::of(&results);
@@ -65,6 +66,7 @@ pub fn finish(
     );
     let report = JsonReport {
         environment,
+        shard,
         summary: summary.clone(),
         duration_s: duration.as_secs_f64(),
         tests: results,

@@ -1,6 +1,8 @@
 //! SHA-256 digests and the `SHA256SUMS` file in GNU coreutils' format: one
 //! `<64 lowercase hex digits><two spaces><file name>` line per file, which
-//! `sha256sum -c --strict` accepts.
+//! `sha256sum -c --strict` accepts. Releases list plain file names
+//! ([`parse`]); test bundles list paths relative to the bundle
+//! ([`parse_paths`]).
 
 use std::collections::BTreeMap;
 
@@ -29,6 +31,30 @@ pub fn render(sums: &BTreeMap<String, String>) -> String {
 ///
 /// Errors name the 1-based line and what is wrong with it.
 pub fn parse(text: &str) -> Result<BTreeMap<String, String>> {
+    parse_with(text, "a plain file name", |name| {
+        !(name.is_empty() || name.contains(['/', '\\']) || name == "." || name == "..")
+    })
+}
+
+/// Like [`parse`], but names are relative paths with `/` between
+/// components (`elf/sifive_e/sched.elf`): no empty, `.` or `..` component,
+/// no leading `/` and no `\`.
+///
+/// Errors name the 1-based line and what is wrong with it.
+pub fn parse_paths(text: &str) -> Result<BTreeMap<String, String>> {
+    parse_with(text, "a relative path inside the folder", |name| {
+        !name.contains('\\')
+            && name
+                .split('/')
+                .all(|c| !(c.is_empty() || c == "." || c == ".."))
+    })
+}
+
+fn parse_with(
+    text: &str,
+    what: &str,
+    valid: impl Fn(&str) -> bool,
+) -> Result<BTreeMap<String, String>> {
     let mut sums = BTreeMap::new();
     for (i, line) in text.lines().enumerate() {
         let n = i + 1;
@@ -38,8 +64,8 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, String>> {
         if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             bail!("{FILE_NAME} line {n}: `{hex}` is not 64 lowercase hex digits");
         }
-        if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".." {
-            bail!("{FILE_NAME} line {n}: `{name}` is not a plain file name");
+        if !valid(name) {
+            bail!("{FILE_NAME} line {n}: `{name}` is not {what}");
         }
         if sums.insert(name.to_string(), hex.to_string()).is_some() {
             bail!("{FILE_NAME} line {n}: `{name}` is listed twice");
@@ -83,5 +109,28 @@ mod tests {
         ] {
             assert!(parse(&bad).is_err(), "accepted {bad:?}");
         }
+    }
+
+    #[test]
+    fn paths_stay_inside_the_folder() {
+        let hex = sha256_hex(b"x");
+        let ok = parse_paths(&format!(
+            "{hex}  elf/sifive_e/sched.elf\n{hex}  tests.toml\n"
+        ))
+        .unwrap();
+        assert_eq!(ok.len(), 2);
+        for bad in ["../x", "/x", "a//b", "a/./b", "a\\b", "a/"] {
+            let e = parse_paths(&format!("{hex}  {bad}"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("line 1") && e.contains("relative path"),
+                "{bad}: {e}"
+            );
+        }
+        assert!(
+            parse(&format!("{hex}  elf/x")).is_err(),
+            "releases list plain names"
+        );
     }
 }
