@@ -11,6 +11,7 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
 use crate::elf::{self, Elf, Machine};
+use crate::qemu::console::FailMarkers;
 use crate::workspace::Workspace;
 
 #[derive(Debug, Deserialize)]
@@ -27,6 +28,8 @@ struct BoardEntry {
     qemu: String,
     args: Vec<String>,
     memory: MemoryMap,
+    /// Failure markers of the firmware this board runs (see `Board`).
+    fail_regex: Option<Vec<String>>,
 }
 
 /// A memory region: `origin` and `length` in bytes.
@@ -101,6 +104,9 @@ pub struct Board {
     pub qemu: String,
     pub args: Vec<String>,
     memory: MemoryMap,
+    /// `fail_regex`: guest lines that fail a run on this board, replacing
+    /// the harness's defaults unless the manifest or the test sets its own.
+    pub fail_regex: Option<FailMarkers>,
 }
 
 impl Board {
@@ -183,7 +189,7 @@ impl Boards {
     ///
     /// Errors: TOML or schema errors (with line and column), a region that
     /// does not fit a 32-bit address space, an alias or triple used twice,
-    /// or no board at all.
+    /// a `fail_regex` that is not a regex, or no board at all.
     pub fn parse(text: &str) -> Result<Self> {
         let file: BoardsFile = toml::from_str(text)?;
         let mut boards: Vec<Board> = Vec::new();
@@ -211,6 +217,11 @@ impl Boards {
                     e.target
                 );
             }
+            let fail_regex = e
+                .fail_regex
+                .map(|p| FailMarkers::compile(&p))
+                .transpose()
+                .map_err(|err| anyhow::anyhow!("board `{name}`: {err}"))?;
             boards.push(Board {
                 name,
                 alias: e.alias,
@@ -218,6 +229,7 @@ impl Boards {
                 qemu: e.qemu,
                 args: e.args,
                 memory: e.memory,
+                fail_regex,
             });
         }
         if boards.is_empty() {

@@ -163,12 +163,11 @@ fn run_elf(target: &str, elf: &Path, extra: &[&str]) -> (Output, String, String)
 fn elf_runner_verdicts_on_both_boards() {
     let Some(()) = qemu_or_skip() else { return };
     for target in [ARM, RISCV] {
-        let (o, out, _) = run_elf(target, &elf(target, "pass"), &["--timeout", "10"]);
-        assert!(o.status.success(), "pass on {target}:\n{out}");
-        assert!(
-            out.contains("PASS pass") && out.contains("verdict: passed"),
-            "{out}"
-        );
+        let (o, out, err) = run_elf(target, &elf(target, "pass"), &["--timeout", "10"]);
+        assert!(o.status.success(), "pass on {target}:\n{out}{err}");
+        // The console alone on stdout, the verdict on stderr.
+        assert_eq!(out, "PASS pass\n");
+        assert!(err.contains("verdict: passed"), "{err}");
 
         for (name, needle) in [
             ("exit3", "exit code 3"),
@@ -177,17 +176,24 @@ fn elf_runner_verdicts_on_both_boards() {
         ] {
             let (o, out, err) = run_elf(target, &elf(target, name), &["--timeout", "10"]);
             assert!(!o.status.success(), "{name} on {target} passed:\n{out}");
-            let verdict = out.lines().last().unwrap_or("");
+            let verdict = err
+                .lines()
+                .find(|l| l.starts_with("verdict: "))
+                .unwrap_or("");
             assert!(
                 verdict.starts_with("verdict: failed") && verdict.contains(needle),
                 "{name} on {target}: {verdict}\n{err}"
             );
+            assert!(!out.contains("verdict"), "{out}");
         }
-        // A fault reports the firmware's exit code, not just the marker.
-        let (_, out, _) = run_elf(target, &elf(target, "panic"), &[]);
-        assert!(out.contains("(exit code 101)"), "{out}");
-        let (_, out, _) = run_elf(target, &elf(target, "fault"), &[]);
-        assert!(out.contains("(exit code 102)"), "{out}");
+        // A fault reports the firmware's exit code and the marker it matched.
+        let (_, _, err) = run_elf(target, &elf(target, "panic"), &[]);
+        assert!(
+            err.contains("[uart matched fail_regex `^\\*\\*\\* PANIC`] (exit code 101)"),
+            "{err}"
+        );
+        let (_, _, err) = run_elf(target, &elf(target, "fault"), &[]);
+        assert!(err.contains("(exit code 102)"), "{err}");
     }
 }
 
@@ -204,7 +210,7 @@ fn elf_runner_accepts_cargo_runner_arguments_and_detects_the_board() {
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}{err}");
     assert!(
-        out.contains("passed on sifive_e") && err.contains("ignoring arguments"),
+        err.contains("passed on sifive_e") && err.contains("ignoring arguments"),
         "{out}{err}"
     );
 }
@@ -233,12 +239,16 @@ fn hang_times_out_within_deadline_and_leaves_no_qemu() {
         let copy = scratch.0.join(format!("hang-{target}.elf"));
         std::fs::copy(elf(target, "hang"), &copy).unwrap();
         let started = Instant::now();
-        let (o, out, _) = run_elf(target, &copy, &["--timeout", "1"]);
+        let (o, out, err) = run_elf(target, &copy, &["--timeout", "1"]);
         let elapsed = started.elapsed().as_secs_f64();
         assert!(!o.status.success());
-        assert!(out.contains("timeout after 1s"), "{out}");
-        assert!(out.contains("hanging"), "last lines are shown:\n{out}");
-        let (wall, starved) = deadline_figures(&out);
+        assert_eq!(out, "hanging\n");
+        assert!(err.contains("timeout after 1s"), "{err}");
+        assert!(
+            err.contains("    [uart] hanging"),
+            "last lines are shown:\n{err}"
+        );
+        let (wall, starved) = deadline_figures(&err);
         // The rule: 1 s of time QEMU could run, then TERM (KILL after 1 s).
         // On a starved host the wall time grows by the time QEMU waited.
         assert!(

@@ -1,24 +1,40 @@
 //! The test manifest, `qemu/tests.toml`: which images run on which boards and
 //! what each must print and exit with. Parsed with `deny_unknown_fields`;
-//! every error names the file, line and column.
+//! every error names the file, line and column. The verdict fields
+//! (`match`, `console`, `fail_regex`, `log_format`) can also be set for
+//! every test in a `[defaults]` table; a test's own value wins.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use regex::Regex;
+use regex::bytes::Regex;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::expect::{self, Expectation, Output};
+use super::console::{Console, FailMarkers, LogFormat, Match};
+use super::expect::{Expectation, Output};
 use crate::boards::{Board, Boards};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
     #[serde(default)]
+    defaults: Defaults,
+    #[serde(default)]
     test: Vec<Entry>,
+}
+
+/// `[defaults]`: verdict fields for every test that does not set its own.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Defaults {
+    #[serde(rename = "match")]
+    matching: Option<Match>,
+    console: Option<Console>,
+    fail_regex: Option<Spanned<Vec<String>>>,
+    log_format: Option<LogFormat>,
 }
 
 #[derive(Deserialize)]
@@ -35,6 +51,22 @@ struct Entry {
     #[serde(default)]
     qemu_args: Vec<String>,
     skip: Option<String>,
+    #[serde(rename = "match")]
+    matching: Option<Match>,
+    console: Option<Console>,
+    fail_regex: Option<Spanned<Vec<String>>>,
+    log_format: Option<LogFormat>,
+}
+
+/// How a test's console is read and judged, manifest defaults applied.
+#[derive(Debug, Clone, Default)]
+pub struct VerdictSpec {
+    pub matching: Match,
+    pub console: Console,
+    /// The test's or the manifest's `fail_regex`; `None` leaves the
+    /// board's, then [`FailMarkers::defaults`].
+    pub fail_regex: Option<FailMarkers>,
+    pub log_format: LogFormat,
 }
 
 /// What a test's console must show, before `{board}` is substituted.
@@ -64,6 +96,7 @@ pub struct Test {
     pub qemu_args: Vec<String>,
     /// Quarantine: the test is reported `skipped` with this reason.
     pub skip: Option<String>,
+    pub verdict: VerdictSpec,
 }
 
 #[derive(Debug, Clone)]
@@ -102,7 +135,9 @@ impl Test {
         self.boards.as_ref().is_none_or(|b| b.contains(&board.name))
     }
 
-    /// The expectation on `board`, reading the transcript file.
+    /// The expectation on `board`, reading the transcript file. The
+    /// failure markers are the test's `fail_regex`, else the manifest's,
+    /// else the board's, else [`FailMarkers::defaults`].
     ///
     /// Errors: the transcript file is missing or unreadable.
     pub fn expectation(&self, dir: &Path, board: &Board) -> Result<Expectation> {
@@ -110,19 +145,27 @@ impl Test {
             OutputSpec::Regex(r) => Output::Ordered(r.clone()),
             OutputSpec::Expected(file) => {
                 let path = dir.join(file.replace("{board}", &board.name));
-                let text = std::fs::read_to_string(&path).with_context(|| {
+                let bytes = std::fs::read(&path).with_context(|| {
                     format!(
                         "expected transcript {} of test `{}` is missing",
                         path.display(),
                         self.name
                     )
                 })?;
-                Output::Exact(expect::transcript_lines(&text))
+                Output::Transcript(bytes)
             }
         };
+        let v = &self.verdict;
         Ok(Expectation {
             exit_code: self.exit_code,
             output,
+            matching: v.matching,
+            console: v.console,
+            fail: v
+                .fail_regex
+                .clone()
+                .or_else(|| board.fail_regex.clone())
+                .unwrap_or_else(FailMarkers::defaults),
         })
     }
 }
@@ -130,6 +173,8 @@ impl Test {
 fn parse(text: &str, boards: &Boards) -> Result<Vec<Test>> {
     let file: File = toml::from_str(text)?;
     let at = Locator(text);
+    let d = file.defaults;
+    let default_markers = fail_markers(&at, "[defaults]", d.fail_regex)?;
     let mut tests: Vec<Test> = Vec::new();
     for e in file.test {
         let name = e.name.get_ref().clone();
@@ -144,6 +189,13 @@ fn parse(text: &str, boards: &Boards) -> Result<Vec<Test>> {
             check_boards(&at, &name, b, boards)?;
         }
         let output = output_spec(&at, &here, &name, e.expected, e.expect_regex)?;
+        let verdict = VerdictSpec {
+            matching: e.matching.or(d.matching).unwrap_or_default(),
+            console: e.console.or(d.console).unwrap_or_default(),
+            fail_regex: fail_markers(&at, &format!("test `{name}`"), e.fail_regex)?
+                .or_else(|| default_markers.clone()),
+            log_format: e.log_format.or(d.log_format).unwrap_or_default(),
+        };
         tests.push(Test {
             bin: e.bin.unwrap_or_else(|| name.clone()),
             exit_code: exit_code(&at, &name, e.exit_code)?,
@@ -154,6 +206,7 @@ fn parse(text: &str, boards: &Boards) -> Result<Vec<Test>> {
             output,
             qemu_args: e.qemu_args,
             skip: e.skip,
+            verdict,
         });
     }
     Ok(tests)
@@ -217,6 +270,19 @@ fn output_spec(
         }
         (None, None) => bail!("{here}: test `{name}`: set `expected` or `expect_regex`"),
     }
+}
+
+fn fail_markers(
+    at: &Locator<'_>,
+    whose: &str,
+    patterns: Option<Spanned<Vec<String>>>,
+) -> Result<Option<FailMarkers>> {
+    let Some(p) = patterns else {
+        return Ok(None);
+    };
+    FailMarkers::compile(p.get_ref())
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("{}: {whose}: {e}", at.at(p.span())))
 }
 
 fn exit_code(at: &Locator<'_>, name: &str, code: Option<Spanned<i64>>) -> Result<i32> {

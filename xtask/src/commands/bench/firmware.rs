@@ -142,7 +142,7 @@ fn switch_table(boards: &[&Board], images: &[Image]) -> Result<()> {
 /// Errors: QEMU cannot start, or the image does not exit 0.
 fn run_image(elf: &Path, board: &Board) -> Result<String> {
     let outcome = qemu::run_elf(board, elf, RUN_TIMEOUT)?;
-    let console = outcome.console.join("\n");
+    let console = outcome.console_text().join("\n");
     if outcome.exit_code() != Some(0) {
         bail!(
             "{} on {} did not pass ({:?}):\n{console}",

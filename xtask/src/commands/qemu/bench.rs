@@ -13,6 +13,7 @@ use xshell::cmd;
 use super::suite::prepare::{self, Prepared, Runnable};
 use crate::boards::Boards;
 use crate::cmd::shell;
+use crate::qemu::console::Line;
 use crate::qemu::{self, DEFAULT_TIMEOUT, End, RunSpec, Verdict, process};
 use crate::workspace::Workspace;
 
@@ -169,14 +170,15 @@ fn hang_kill(boards: &Boards, prepared: &Prepared) -> Result<()> {
     Ok(())
 }
 
-fn spec<'a>(r: &'a Runnable<'_>, watch: &'a mut dyn FnMut(&str) -> Option<String>) -> RunSpec<'a> {
+fn spec<'a>(r: &'a Runnable<'_>, watch: &'a mut dyn FnMut(&Line) -> Option<String>) -> RunSpec<'a> {
     RunSpec {
         board: r.board,
         elf: &r.elf,
         extra_args: &r.test.qemu_args,
         timeout: r.test.timeout.unwrap_or(DEFAULT_TIMEOUT),
+        defmt: None,
         watch,
-        echo: false,
+        echo: None,
         label: &r.id,
     }
 }

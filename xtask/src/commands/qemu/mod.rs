@@ -4,7 +4,7 @@
 
 pub mod bench;
 mod report;
-mod single;
+pub mod single;
 mod suite;
 
 use std::path::PathBuf;
@@ -19,9 +19,12 @@ use crate::workspace::Workspace;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Run this one ELF and nothing else (what the cargo runner does).
+    /// Run this one ELF and nothing else (what the cargo runner does):
+    /// its console to stdout, the verdict to stderr.
     #[arg(long, value_name = "PATH")]
     pub elf: Option<PathBuf>,
+    #[command(flatten)]
+    pub single: single::Options,
     #[command(flatten)]
     pub boards: BoardArgs,
     /// Seconds per image; overrides the manifest and the 30 s default.
@@ -93,7 +96,7 @@ pub fn run(args: Args) -> Result<()> {
     let boards = Boards::load(&ws)?;
     process::install_interrupt_handler();
     match &args.elf {
-        Some(elf) => single::run(&args, &boards, elf),
+        Some(elf) => single::run(&args, &ws, &boards, elf),
         None => suite::run(&ws, &boards, &args),
     }
 }

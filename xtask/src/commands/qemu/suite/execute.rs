@@ -11,13 +11,15 @@ use super::select::Case;
 use super::summary::Printer;
 use crate::cargo::{Image, Profile};
 use crate::qemu::manifest::Manifest;
-use crate::qemu::{self, Expectation, RunSpec, Verdict};
+use crate::qemu::{self, DefmtDecode, Expectation, RunSpec, Verdict, defmt};
+use crate::workspace::Workspace;
 
 /// Console lines kept in reports and failure messages.
 const TAIL_LINES: usize = 20;
 
 /// What every case of one suite run shares.
 pub struct Run<'a> {
+    pub ws: &'a Workspace,
     pub images: &'a [Image],
     pub manifest: &'a Manifest,
     pub args: &'a Args,
@@ -71,6 +73,7 @@ impl Run<'_> {
             expected_exit_code: test.exit_code,
             elf: None,
             log_tail: Vec::new(),
+            log: Vec::new(),
             mismatch: None,
             failed_attempts: Vec::new(),
             rerun: self.rerun_command(case),
@@ -92,8 +95,20 @@ impl Run<'_> {
             return r;
         };
         r.elf = Some(image.elf.clone());
-        match test.expectation(self.manifest.dir(), case.board) {
-            Ok(expectation) => self.attempts(case, image, &expectation, r),
+        let prepared = test
+            .expectation(self.manifest.dir(), case.board)
+            .and_then(|e| {
+                let tool = defmt::decoder_for(self.ws, &image.elf, test.verdict.log_format)?;
+                Ok((e, tool))
+            });
+        match prepared {
+            Ok((expectation, tool)) => {
+                let decode = tool.as_deref().map(|tool| DefmtDecode {
+                    tool,
+                    streams: expectation.console.streams(),
+                });
+                self.attempts(case, image, &expectation, decode, r)
+            }
             Err(e) => {
                 r.reason = Some(format!("{e:#}"));
                 r
@@ -107,6 +122,7 @@ impl Run<'_> {
         case: &Case<'_>,
         image: &Image,
         expectation: &Expectation,
+        decode: Option<DefmtDecode<'_>>,
         mut r: CaseResult,
     ) -> CaseResult {
         let retries = self.args.retry_failed;
@@ -117,8 +133,9 @@ impl Run<'_> {
                 elf: &image.elf,
                 extra_args: &case.test.qemu_args,
                 timeout: self.args.timeout(case.test.timeout),
+                defmt: decode,
                 watch: &mut watch,
-                echo: false,
+                echo: None,
                 label: &case.id.to_string(),
             });
             let outcome = match outcome {
@@ -134,6 +151,7 @@ impl Run<'_> {
             r.duration_s = outcome.wall.as_secs_f64();
             r.exit_code = outcome.exit_code();
             r.log_tail = outcome.tail(TAIL_LINES);
+            r.log = outcome.log.iter().map(ToString::to_string).collect();
             r.mismatch = judgement.mismatch;
             match judgement.verdict {
                 Verdict::Passed => {

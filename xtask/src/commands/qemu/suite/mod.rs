@@ -60,6 +60,7 @@ pub fn run(ws: &Workspace, boards: &Boards, args: &Args) -> Result<()> {
             .context("building the test images failed; no test was run")?;
         let started = Instant::now();
         let run = execute::Run {
+            ws,
             images: &images,
             manifest: &manifest,
             args,
