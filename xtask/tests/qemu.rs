@@ -691,3 +691,445 @@ fn missing_qemu_is_an_error_with_a_rerun_hint() {
     );
     assert!(out.contains("0 passed, 0 failed, 1 error"), "{out}");
 }
+
+/// `args` as the `&str`s `run_elf` takes.
+fn strs(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Vec<String> {
+    args.iter()
+        .map(|a| a.as_ref().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The `verdict:` line of an `--elf` run's stderr.
+fn verdict_line(err: &str) -> &str {
+    err.lines()
+        .find(|l| l.starts_with("verdict: "))
+        .unwrap_or_else(|| panic!("no verdict line in:\n{err}"))
+}
+
+#[test]
+fn elf_runner_judges_expected_output_regexes_and_exit_codes() {
+    let Some(()) = qemu_or_skip() else { return };
+    let s = Scratch::new("expected");
+    let right = s.write("right.txt", "PASS pass\n");
+    let wrong = s.write("wrong.txt", "PASS something else\n");
+    for target in [ARM, RISCV] {
+        let pass = elf(target, "pass");
+        let judged = |extra: Vec<String>| {
+            let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+            run_elf(target, &pass, &extra)
+        };
+        let (o, out, err) = judged(strs(&[&"--expected", &right]));
+        assert!(o.status.success(), "{target}: {err}");
+        assert_eq!(out, "PASS pass\n");
+        let (o, out, err) = judged(strs(&[&"--expected", &wrong]));
+        assert!(!o.status.success(), "{target}: wrong output passed: {err}");
+        assert_eq!(out, "PASS pass\n", "the console is still shown");
+        assert!(verdict_line(&err).contains(": output mismatch ("), "{err}");
+        assert!(
+            err.contains("-PASS something else") && err.contains("+PASS pass"),
+            "the diff: {err}"
+        );
+        // Regexes match later and later lines.
+        let noisy = elf(target, "noisy");
+        let regexes = |first: &str, second: &str| {
+            let args = ["--expect-regex", first, "--expect-regex", second];
+            run_elf(target, &noisy, &args)
+        };
+        let (o, _, err) = regexes("^noise 1:", "^noise 3:");
+        assert!(o.status.success(), "{err}");
+        let (o, _, err) = regexes("^noise 3:", "^noise 1:");
+        assert!(
+            !o.status.success() && err.contains("expect_regex[1] `^noise 1:`"),
+            "{err}"
+        );
+        let (o, _, err) = judged(strs(&[&"--expect-regex", &"^-never"]));
+        assert!(
+            !o.status.success() && err.contains("expect_regex[0] `^-never`"),
+            "{err}"
+        );
+
+        let exit3 = elf(target, "exit3");
+        let (o, _, err) = run_elf(target, &exit3, &["--exit-code", "3"]);
+        assert!(o.status.success(), "{err}");
+        assert!(verdict_line(&err).ends_with("(exit code 3)"), "{err}");
+        let (o, _, err) = run_elf(target, &exit3, &["--exit-code", "0"]);
+        assert!(
+            !o.status.success() && verdict_line(&err).contains("exit code 3"),
+            "{err}"
+        );
+        // Extra QEMU arguments reach QEMU.
+        let (o, _, err) = run_elf(target, &pass, &["--qemu-arg", "-no-such-option"]);
+        assert!(!o.status.success(), "{err}");
+        assert!(err.contains("-no-such-option"), "QEMU's own error: {err}");
+    }
+}
+
+#[test]
+fn a_panicked_at_line_ends_a_spinning_run_at_once() {
+    let Some(()) = qemu_or_skip() else { return };
+    for target in [ARM, RISCV] {
+        let (o, out, err) = run_elf(target, &elf(target, "panicked_spin"), &[]);
+        assert!(!o.status.success(), "{out}{err}");
+        let verdict = verdict_line(&err);
+        assert!(
+            verdict.contains(
+                ": fault: panicked at src/bin/panicked_spin.rs:11:5: [uart matched fail_regex `panicked at`] ("
+            ),
+            "the reason names the line and the marker: {verdict}"
+        );
+        // Spawn to verdict, as the runner measured it (the timeout is 30 s).
+        let took: f64 = verdict
+            .rsplit('(')
+            .next()
+            .and_then(|t| t.strip_suffix("s)"))
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("no duration in {verdict}"));
+        assert!(took < 2.0, "{target}: failed after {took}s");
+        assert!(out.ends_with("spinning forever\n"), "{out}");
+    }
+}
+
+/// QEMU run directly with the board's own command line: its stdout.
+fn raw_qemu_stdout(target: &str, elf: &Path) -> Vec<u8> {
+    let boards = xtask::boards::Boards::from_file(&root().join("qemu/boards.toml")).unwrap();
+    let board = boards
+        .all()
+        .iter()
+        .find(|b| b.target == target)
+        .expect("a board for the target");
+    let o = Command::new(&board.qemu)
+        .args(&board.args)
+        .arg("-kernel")
+        .arg(elf)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    o.stdout
+}
+
+#[test]
+fn elf_stdout_is_byte_identical_to_qemus_raw_console() {
+    let Some(()) = qemu_or_skip() else { return };
+    // Each writes to one stream (QEMU run directly puts the UART and
+    // semihosting on one stdout, in the guest's order; the runner keeps
+    // them apart). The defmt images are binary, read as text here.
+    let images: [(&str, &[&str]); 6] = [
+        ("pass", &[]),
+        ("sched", &[]),
+        ("noisy", &[]),
+        ("crlf", &[]),
+        ("defmt_random", &["--log-format", "text"]),
+        ("defmt_uart", &["--log-format", "text"]),
+    ];
+    for target in [ARM, RISCV] {
+        for (name, extra) in images {
+            let image = elf(target, name);
+            let (o, _, err) = run_elf(target, &image, extra);
+            assert!(o.status.success(), "{name} on {target}: {err}");
+            let direct = raw_qemu_stdout(target, &image);
+            assert!(!direct.is_empty(), "{name} printed nothing");
+            assert!(
+                o.stdout == direct,
+                "{name} on {target}: --elf stdout ({} B) differs from QEMU's ({} B)",
+                o.stdout.len(),
+                direct.len()
+            );
+        }
+    }
+}
+
+#[test]
+fn the_defmt_image_decodes_as_defmt_print_prints_it() {
+    let Some(()) = qemu_or_skip() else { return };
+    let expected = std::fs::read_to_string(root().join("xtask/tests/data/defmt_log.txt")).unwrap();
+    let defmt_print = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("defmt-print"))
+        .find(|p| p.is_file());
+    if defmt_print.is_none() {
+        // tests/data/defmt_log.txt was made with defmt-print 1.2.0 and is
+        // compared below either way.
+        println!(
+            "skipped: the defmt-print comparison: defmt-print not installed (cargo install defmt-print --version 1.2.0 --locked)"
+        );
+    }
+    let args = ["--console", "semihosting", "--exit-code", "101"];
+    for target in [ARM, RISCV] {
+        let image = elf(target, "defmt_log");
+        let (o, decoded, err) = run_elf(target, &image, &args);
+        assert!(o.status.success(), "{target}: {err}");
+        assert_eq!(decoded, expected, "{target}: decoded vs tests/data");
+        let raw = run_elf(
+            target,
+            &image,
+            &[&args[..], &["--log-format", "text"]].concat(),
+        );
+        assert!(raw.0.status.success(), "{target}: {}", raw.2);
+        assert!(raw.0.stdout.contains(&0), "raw frames end with 0x00");
+        let Some(tool) = &defmt_print else { continue };
+        let mut child = Command::new(tool)
+            .arg("-e")
+            .arg(&image)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&raw.0.stdout)
+            .unwrap();
+        let theirs = child.wait_with_output().unwrap();
+        assert!(theirs.status.success(), "defmt-print failed");
+        assert_eq!(
+            decoded,
+            String::from_utf8(theirs.stdout).unwrap(),
+            "{target}: ours vs defmt-print's on the same raw bytes"
+        );
+    }
+}
+
+/// One run of `tests/data/console.toml` on every board, shared by the tests
+/// that read its reports.
+struct ConsoleSuite {
+    /// Test id → its entry in the JSON report.
+    tests: BTreeMap<String, serde_json::Value>,
+    junit: String,
+    stdout: String,
+    _scratch: Scratch,
+}
+
+fn console_suite() -> Option<&'static ConsoleSuite> {
+    static SUITE: OnceLock<Option<ConsoleSuite>> = OnceLock::new();
+    SUITE
+        .get_or_init(|| {
+            qemu_or_skip()?;
+            let s = Scratch::new("console");
+            s.write("crlf_lf.txt", "crlf: one\ncrlf: two\n");
+            s.write("crlf_crlf.txt", "crlf: one\r\ncrlf: two\r\n");
+            s.write(
+                "streams_both.txt",
+                "streams: uart\nstreams: semihosting stdout\nstreams: semihosting console\n",
+            );
+            s.write(
+                "streams_semihosting.txt",
+                "streams: semihosting stdout\nstreams: semihosting console\n",
+            );
+            s.write("streams_uart.txt", "streams: uart\n");
+            s.write("random.txt", &defmt_plan::Transcript.to_string());
+            std::fs::copy(
+                root().join("xtask/tests/data/defmt_log.txt"),
+                s.0.join("defmt_log.txt"),
+            )
+            .unwrap();
+            let manifest = s.write("tests.toml", include_str!("data/console.toml"));
+            let (junit, json) = (s.0.join("r.xml"), s.0.join("r.json"));
+            let o = xtask()
+                .args(["qemu", "--manifest"])
+                .arg(&manifest)
+                .arg("--junit")
+                .arg(&junit)
+                .arg("--json")
+                .arg(&json)
+                .env("NO_COLOR", "1")
+                .output()
+                .unwrap();
+            let (stdout, err) = text(&o);
+            let report: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(&json).unwrap_or_else(|e| panic!("{e}\n{stdout}{err}")),
+            )
+            .unwrap();
+            let tests = report["tests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| (t["id"].as_str().unwrap().to_owned(), t.clone()))
+                .collect();
+            Some(ConsoleSuite {
+                tests,
+                junit: std::fs::read_to_string(&junit).unwrap(),
+                stdout,
+                _scratch: s,
+            })
+        })
+        .as_ref()
+}
+
+impl ConsoleSuite {
+    /// The report entry of `test` on every board.
+    fn each(&self, test: &str) -> Vec<&serde_json::Value> {
+        let found: Vec<_> = self
+            .tests
+            .iter()
+            .filter(|(id, _)| id.ends_with(&format!("/{test}")))
+            .map(|(_, t)| t)
+            .collect();
+        assert_eq!(
+            found.len(),
+            2,
+            "{test} on both boards: {:?}",
+            self.tests.keys()
+        );
+        found
+    }
+
+    fn assert_status(&self, test: &str, status: &str, reason: Option<&str>) {
+        for t in self.each(test) {
+            assert_eq!(t["status"], status, "{test}: {t:#}");
+            if let Some(r) = reason {
+                let got = t["reason"].as_str().unwrap_or("");
+                assert!(got.contains(r), "{test}: reason `{got}` lacks `{r}`");
+            }
+        }
+    }
+
+    fn log(t: &serde_json::Value) -> Vec<&str> {
+        t["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap())
+            .collect()
+    }
+}
+
+#[test]
+fn exact_matching_fails_crlf_and_mixed_uart_output_that_lines_accepts() {
+    let Some(suite) = console_suite() else { return };
+    suite.assert_status("crlf_lines", "passed", None);
+    suite.assert_status("crlf_exact", "failed", Some("output mismatch"));
+    suite.assert_status("crlf_exact_crlf", "passed", None);
+    for t in suite.each("crlf_exact") {
+        let diff = t["mismatch"].as_str().unwrap();
+        assert!(
+            diff.contains("-crlf: one\n") && diff.contains("+crlf: one\\r\n"),
+            "the diff shows the CR: {diff}"
+        );
+    }
+    suite.assert_status("mixed_lines", "passed", None);
+    suite.assert_status("mixed_exact", "failed", Some("output mismatch"));
+    suite.assert_status("semihosting_exact", "passed", None);
+    suite.assert_status("uart_exact", "passed", None);
+}
+
+#[test]
+fn failure_markers_come_from_the_manifest_and_name_the_line() {
+    let Some(suite) = console_suite() else { return };
+    suite.assert_status(
+        "stderr_marker",
+        "failed",
+        Some("fault: streams: semihosting stderr [guest-stderr matched fail_regex `semihosting stderr$`] (exit code 0)"),
+    );
+    suite.assert_status(
+        "panicked_spin",
+        "failed",
+        Some("fault: panicked at src/bin/panicked_spin.rs:11:5: [uart matched fail_regex `panicked at`]"),
+    );
+    for t in suite.each("panicked_spin") {
+        let took = t["duration_s"].as_f64().unwrap();
+        assert!(took < 2.0, "spun for {took}s: {t:#}");
+    }
+}
+
+#[test]
+fn guest_stderr_and_qemu_messages_are_labelled_apart() {
+    let Some(suite) = console_suite() else { return };
+    suite.assert_status("labels", "failed", Some("output mismatch"));
+    for t in suite.each("labels") {
+        let log = ConsoleSuite::log(t);
+        let qemu = format!(
+            "[qemu] {}: warning: global xtask-probe.x has invalid class name",
+            if t["board"] == "sifive_e" {
+                "qemu-system-riscv32"
+            } else {
+                "qemu-system-arm"
+            }
+        );
+        for line in [
+            "[uart] streams: uart",
+            "[semihosting] streams: semihosting stdout",
+            "[semihosting] streams: semihosting console",
+            "[guest-stderr] streams: semihosting stderr",
+            qemu.as_str(),
+        ] {
+            assert!(log.contains(&line), "{line} missing from the log: {log:#?}");
+            let tail: Vec<&str> = t["log_tail"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l.as_str().unwrap())
+                .collect();
+            assert!(
+                tail.contains(&line),
+                "{line} missing from the tail: {tail:#?}"
+            );
+            // The failure printout.
+            assert!(suite.stdout.contains(&format!("      {line}\n")), "{line}");
+        }
+    }
+    let out = suite
+        .junit
+        .split("<testcase name=\"labels\"")
+        .nth(1)
+        .and_then(|case| case.split("<system-out>").nth(1))
+        .expect("the labels case has a system-out");
+    for line in [
+        "[guest-stderr] streams: semihosting stderr",
+        "[qemu] qemu-system-",
+    ] {
+        assert!(out.contains(line), "JUnit system-out lacks {line}: {out}");
+    }
+}
+
+#[test]
+fn defmt_frames_are_decoded_in_the_suite_from_semihosting_and_the_uart() {
+    let Some(suite) = console_suite() else { return };
+    suite.assert_status("defmt_log", "passed", None);
+    assert!(defmt_plan::FRAMES >= 1000, "at least 1000 random frames");
+    suite.assert_status("defmt_random", "passed", None);
+    suite.assert_status("defmt_uart", "passed", None);
+    for (test, stream) in [("defmt_random", "semihosting"), ("defmt_uart", "uart")] {
+        for t in suite.each(test) {
+            let decoded = ConsoleSuite::log(t)
+                .iter()
+                .filter(|l| l.starts_with(&format!("[{stream}] ")))
+                .count();
+            assert_eq!(decoded as u32, defmt_plan::FRAMES + 1, "{test}");
+        }
+    }
+    // JUnit's system-out carries the decoded text.
+    assert!(
+        suite.junit.contains(
+            "[semihosting] ERROR panicked at &apos;assertion failed: `(left == right)`: addition&apos;"
+        ) || suite.junit.contains(
+            "[semihosting] ERROR panicked at 'assertion failed: `(left == right)`: addition'"
+        ),
+        "{}",
+        suite.junit
+    );
+}
+
+#[test]
+fn a_corrupted_defmt_frame_is_a_clear_error() {
+    let Some(suite) = console_suite() else { return };
+    suite.assert_status(
+        "defmt_corrupt",
+        "failed",
+        Some("defmt: malformed defmt frame at byte 4: 4-byte frame not valid rzCOBS; decoding resumes after its 0x00 separator at byte 8 (on semihosting)"),
+    );
+    for t in suite.each("defmt_corrupt") {
+        let log = ConsoleSuite::log(t);
+        assert_eq!(
+            log.iter()
+                .copied()
+                .filter(|l| l.starts_with("[semihosting] "))
+                .collect::<Vec<_>>(),
+            [
+                "[semihosting] INFO  before the corrupted frame",
+                "[semihosting] INFO  after the corrupted frame"
+            ],
+            "decoding resumed, and no garbage became text: {log:#?}"
+        );
+    }
+}

@@ -11,10 +11,13 @@
 //!   by clearing its close-on-exec flag in the child only
 //!   ([`process::inherit_fds`]), so a QEMU started at the same moment by
 //!   another thread never holds it.
-//! - Semihosting `SYS_WRITEC`/`SYS_WRITE0` go to a second such chardev
-//!   (`-semihosting-config …,chardev=…`); `:tt` stdout stays on QEMU's
-//!   stdout and `:tt` stderr on QEMU's stderr, where no option moves them
-//!   (QEMU `semihosting/arm-compat-semi.c`, `SYS_OPEN` of `:tt`).
+//! - Semihosting `:tt` stdout stays on QEMU's stdout and `:tt` stderr on
+//!   QEMU's stderr, where no option moves them (QEMU
+//!   `semihosting/arm-compat-semi.c`, `SYS_OPEN` of `:tt`).
+//!   `SYS_WRITEC`/`SYS_WRITE0`, which QEMU would write to its stderr, go to
+//!   a chardev on QEMU's own stdout (`-semihosting-config …,chardev=…` with
+//!   `file,path=/dev/fd/1`): one pipe for all of semihosting's output, in
+//!   the guest's order.
 //! - A stream decoded as defmt is also copied, chunk by chunk as it
 //!   arrives, into the decoder's stdin; the decoder's stdout and stderr are
 //!   read like QEMU's.
@@ -36,13 +39,11 @@ use super::process::{self, Qemu};
 /// One of QEMU's output pipes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Pipe {
-    /// Semihosting `:tt` stdout.
+    /// Semihosting: `:tt` stdout, `SYS_WRITEC` and `SYS_WRITE0`.
     Stdout,
     /// Semihosting `:tt` stderr and QEMU's own messages.
     Stderr,
     Uart,
-    /// Semihosting `SYS_WRITEC`/`SYS_WRITE0`.
-    SemihostingConsole,
 }
 
 impl Pipe {
@@ -50,16 +51,10 @@ impl Pipe {
     /// are told apart line by line).
     pub fn stream(self) -> Stream {
         match self {
-            Self::Stdout | Self::SemihostingConsole => Stream::Semihosting,
+            Self::Stdout => Stream::Semihosting,
             Self::Stderr => Stream::GuestStderr,
             Self::Uart => Stream::Uart,
         }
-    }
-
-    /// Whether a defmt stream can arrive on it (`SYS_WRITE0` cannot carry
-    /// the zero bytes of defmt frames).
-    pub fn carries_defmt(self) -> bool {
-        matches!(self, Self::Stdout | Self::Uart)
     }
 }
 
@@ -128,9 +123,13 @@ pub fn start(spec: &RunSpec<'_>) -> Result<Started> {
     };
     for (pipe, reader) in readers {
         let tee = match spec.defmt {
-            Some(d) if pipe.carries_defmt() && d.streams.contains(&pipe.stream()) => Some(
-                start_decoder(&mut started, d.tool, spec, pipe.stream(), &tx)?,
-            ),
+            Some(d) if d.streams.contains(&pipe.stream()) => Some(start_decoder(
+                &mut started,
+                d.tool,
+                spec,
+                pipe.stream(),
+                &tx,
+            )?),
             _ => None,
         };
         pump(reader, Source::Qemu(pipe), tx.clone(), tee);
@@ -217,20 +216,16 @@ fn pump(
     });
 }
 
-/// The pipes behind QEMU's console chardevs.
+/// The UART's pipe, and the chardevs on it and on QEMU's stdout.
 #[cfg(unix)]
 struct Chardevs {
     uart: (io::PipeReader, io::PipeWriter),
-    semihosting: (io::PipeReader, io::PipeWriter),
 }
 
 #[cfg(unix)]
 impl Chardevs {
     fn new() -> io::Result<Self> {
-        Ok(Self {
-            uart: high_pipe()?,
-            semihosting: high_pipe()?,
-        })
+        Ok(Self { uart: high_pipe()? })
     }
 
     fn has_semihosting(&self) -> bool {
@@ -239,33 +234,26 @@ impl Chardevs {
 
     fn args(&self) -> Vec<String> {
         use std::os::fd::AsRawFd;
-        let file =
-            |id: &str, w: &io::PipeWriter| format!("file,id={id},path=/dev/fd/{}", w.as_raw_fd());
+        let uart_fd = self.uart.1.as_raw_fd();
         vec![
             "-chardev".into(),
-            file(UART_CHARDEV, &self.uart.1),
+            format!("file,id={UART_CHARDEV},path=/dev/fd/{uart_fd}"),
             "-serial".into(),
             format!("chardev:{UART_CHARDEV}"),
             "-chardev".into(),
-            file(SEMIHOSTING_CHARDEV, &self.semihosting.1),
+            format!("file,id={SEMIHOSTING_CHARDEV},path=/dev/fd/1"),
         ]
     }
 
     fn pass_to(&self, cmd: &mut Command) {
         use std::os::fd::AsRawFd;
-        process::inherit_fds(
-            cmd,
-            vec![self.uart.1.as_raw_fd(), self.semihosting.1.as_raw_fd()],
-        );
+        process::inherit_fds(cmd, vec![self.uart.1.as_raw_fd()]);
     }
 
-    /// The read ends; the write ends close here, so that end-of-file comes
+    /// The read end; the write end closes here, so that end-of-file comes
     /// when QEMU exits.
     fn into_readers(self) -> Vec<(Pipe, Box<dyn Read + Send>)> {
-        vec![
-            (Pipe::Uart, Box::new(self.uart.0)),
-            (Pipe::SemihostingConsole, Box::new(self.semihosting.0)),
-        ]
+        vec![(Pipe::Uart, Box::new(self.uart.0))]
     }
 }
 

@@ -76,6 +76,17 @@ impl Console {
             Self::Both => &[Stream::Uart, Stream::Semihosting],
         }
     }
+
+    /// The stream that carries defmt frames when the image logs with
+    /// defmt: the UART for `uart`, else semihosting stdout, where
+    /// defmt-semihosting writes and defmt's own `qemu-run` reads them. The
+    /// other stream stays text (e.g. a kernel's panic line on the UART).
+    pub fn defmt_streams(self) -> &'static [Stream] {
+        match self {
+            Self::Uart => &[Stream::Uart],
+            Self::Semihosting | Self::Both => &[Stream::Semihosting],
+        }
+    }
 }
 
 /// How a transcript is compared: manifest field `match`, `--match`.

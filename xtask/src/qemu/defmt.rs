@@ -100,16 +100,23 @@ fn build(ws: &Workspace) -> Result<PathBuf> {
             String::from_utf8_lossy(&out.stderr).trim_end()
         );
     }
-    let took = started.elapsed().as_secs_f64();
-    if took > 2.0 {
-        eprintln!("built the defmt decoder {PACKAGE} in {took:.1}s (once per target directory)");
-    }
-    Message::parse_stream(out.stdout.as_slice())
+    let artifacts: Vec<_> = Message::parse_stream(out.stdout.as_slice())
         .filter_map(|m| match m {
-            Ok(Message::CompilerArtifact(a)) if a.target.name == PACKAGE => a.executable,
+            Ok(Message::CompilerArtifact(a)) => Some(a),
             _ => None,
         })
-        .last()
+        .collect();
+    let compiled = artifacts.iter().filter(|a| !a.fresh).count();
+    if compiled > 0 {
+        eprintln!(
+            "built the defmt decoder {PACKAGE} ({compiled} crates) in {:.1}s; later runs reuse it",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    artifacts
+        .into_iter()
+        .filter(|a| a.target.name == PACKAGE)
+        .find_map(|a| a.executable)
         .map(|exe| exe.into_std_path_buf())
         .with_context(|| format!("cargo built no `{PACKAGE}` executable"))
 }

@@ -80,7 +80,7 @@ pub fn run(args: &Args, ws: &Workspace, boards: &Boards, elf: &Path) -> Result<(
         timeout,
         defmt: tool.as_deref().map(|tool| DefmtDecode {
             tool,
-            streams: expectation.console.streams(),
+            streams: expectation.console.defmt_streams(),
         }),
         watch: &mut watch,
         echo: Some(expectation.console),
@@ -100,13 +100,14 @@ pub fn run(args: &Args, ws: &Workspace, boards: &Boards, elf: &Path) -> Result<(
             eprintln!("verdict: failed on {}: {reason} ({took:.3}s)", board.name);
             if outcome.end == End::TimedOut {
                 eprintln!(
-                    "QEMU ended at the deadline: {} accounted, {took:.3}s wall, of which {:.3}s waiting for a CPU; last lines of output:",
+                    "QEMU ended at the deadline: {} accounted, {took:.3}s wall, of which {:.3}s waiting for a CPU",
                     expect::secs(timeout),
                     outcome.starved.as_secs_f64()
                 );
-                for line in outcome.tail(10) {
-                    eprintln!("    {line}");
-                }
+            }
+            eprintln!("last lines of output:");
+            for line in outcome.tail(10) {
+                eprintln!("    {line}");
             }
             if let Some(mismatch) = &judgement.mismatch {
                 eprintln!("expected vs actual:\n{mismatch}");

@@ -105,7 +105,7 @@ impl Run<'_> {
             Ok((expectation, tool)) => {
                 let decode = tool.as_deref().map(|tool| DefmtDecode {
                     tool,
-                    streams: expectation.console.streams(),
+                    streams: expectation.console.defmt_streams(),
                 });
                 self.attempts(case, image, &expectation, decode, r)
             }
