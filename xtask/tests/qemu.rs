@@ -1086,7 +1086,7 @@ fn guest_stderr_and_qemu_messages_are_labelled_apart() {
 fn defmt_frames_are_decoded_in_the_suite_from_semihosting_and_the_uart() {
     let Some(suite) = console_suite() else { return };
     suite.assert_status("defmt_log", "passed", None);
-    assert!(defmt_plan::FRAMES >= 1000, "at least 1000 random frames");
+    const { assert!(defmt_plan::FRAMES >= 1000, "at least 1000 random frames") };
     suite.assert_status("defmt_random", "passed", None);
     suite.assert_status("defmt_uart", "passed", None);
     for (test, stream) in [("defmt_random", "semihosting"), ("defmt_uart", "uart")] {

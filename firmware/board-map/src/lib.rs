@@ -49,6 +49,7 @@ struct BoardEntry {
     qemu: String,
     args: Vec<String>,
     memory: Memory,
+    fail_regex: Option<Vec<String>>,
 }
 
 /// A board's memory map, the same as its linker script's `MEMORY`.
@@ -89,6 +90,9 @@ pub struct Board {
     /// The QEMU command line without `-kernel ELF`.
     pub args: Vec<String>,
     pub memory: Memory,
+    /// Regexes of guest lines that fail a QEMU run on this board; the QEMU
+    /// harness compiles and applies them (README, "QEMU harness").
+    pub fail_regex: Option<Vec<String>>,
 }
 
 /// Every board of a `boards.toml`, sorted by name.
@@ -142,6 +146,7 @@ impl Boards {
                 qemu: e.qemu,
                 args: e.args,
                 memory: e.memory,
+                fail_regex: e.fail_regex,
             });
         }
         if boards.is_empty() {

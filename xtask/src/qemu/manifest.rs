@@ -393,6 +393,115 @@ skip = "quarantined"
     }
 
     #[test]
+    fn verdict_fields_take_the_manifest_defaults() {
+        let tests = parse(
+            r#"
+[defaults]
+match = "exact"
+fail_regex = ["^BOOM"]
+
+[[test]]
+name = "a"
+package = "p"
+expected = "x"
+
+[[test]]
+name = "b"
+package = "p"
+expected = "x"
+match = "lines"
+console = "semihosting"
+log_format = "defmt"
+fail_regex = []
+"#,
+            &boards(),
+        )
+        .unwrap();
+        let (a, b) = (&tests[0].verdict, &tests[1].verdict);
+        assert_eq!(
+            (a.matching, a.console, a.log_format),
+            (Match::Exact, Console::Both, LogFormat::Auto)
+        );
+        assert_eq!(a.fail_regex.as_ref().map(|m| m.0.len()), Some(1));
+        assert_eq!(
+            (b.matching, b.console, b.log_format),
+            (Match::Lines, Console::Semihosting, LogFormat::Defmt)
+        );
+        assert_eq!(b.fail_regex.as_ref().map(|m| m.0.len()), Some(0));
+        let plain = parse(
+            "[[test]]\nname = \"c\"\npackage = \"p\"\nexpected = \"x\"\n",
+            &boards(),
+        );
+        let c = &plain.unwrap()[0].verdict;
+        assert_eq!((c.matching, c.console), (Match::Lines, Console::Both));
+        assert!(c.fail_regex.is_none());
+    }
+
+    #[test]
+    fn markers_fall_back_to_the_board_then_the_defaults() {
+        let boards = Boards::parse(
+            r#"
+[board.a]
+alias = "a"
+target = "thumbv7m-none-eabi"
+qemu = "qemu-system-arm"
+args = []
+fail_regex = ["^Guru Meditation"]
+memory = { flash = { origin = 0, length = 1 }, ram = { origin = 1, length = 1 } }
+
+[board.b]
+alias = "b"
+target = "riscv32imac-unknown-none-elf"
+qemu = "qemu-system-riscv32"
+args = []
+memory = { flash = { origin = 0, length = 1 }, ram = { origin = 1, length = 1 } }
+"#,
+        )
+        .unwrap();
+        let entry = "[[test]]\nname = \"t\"\npackage = \"p\"\nexpect_regex = [\"x\"]\n";
+        let tests = parse(entry, &boards).unwrap();
+        let markers = |board: &str| {
+            let e = tests[0]
+                .expectation(Path::new("."), boards.get(board).unwrap())
+                .unwrap();
+            e.fail.0.iter().map(|r| r.to_string()).collect::<Vec<_>>()
+        };
+        assert_eq!(markers("a"), ["^Guru Meditation"]);
+        assert_eq!(markers("b"), crate::qemu::console::DEFAULT_FAIL_REGEX);
+        let own = parse(&format!("{entry}fail_regex = [\"^mine\"]\n"), &boards).unwrap();
+        let e = own[0]
+            .expectation(Path::new("."), boards.get("a").unwrap())
+            .unwrap();
+        assert_eq!(e.fail.0[0].as_str(), "^mine");
+        let bad = Boards::parse(
+            "[board.x]\nalias = \"x\"\ntarget = \"t\"\nqemu = \"q\"\nargs = []\nfail_regex = [\"(\"]\nmemory = { flash = { origin = 0, length = 1 }, ram = { origin = 1, length = 1 } }\n",
+        );
+        let err = format!("{:#}", bad.unwrap_err());
+        assert!(
+            err.contains("board `x`") && err.contains("fail_regex[0]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_verdict_fields_name_the_line() {
+        let base = "[[test]]\nname = \"a\"\npackage = \"p\"\nexpected = \"x\"\n";
+        let e = err(&format!("{base}match = \"bytes\"\n"));
+        assert!(e.contains("line 5") && e.contains("exact"), "{e}");
+        let e = err(&format!("{base}console = \"jtag\"\n"));
+        assert!(e.contains("line 5") && e.contains("semihosting"), "{e}");
+        let e = err(&format!("{base}fail_regex = [\"ok\", \"(\"]\n"));
+        assert!(
+            e.contains("line 5") && e.contains("test `a`") && e.contains("fail_regex[1]"),
+            "{e}"
+        );
+        let e = err(&format!("[defaults]\nfail_regex = [\"(\"]\n\n{base}"));
+        assert!(e.contains("line 2") && e.contains("[defaults]"), "{e}");
+        let e = err("[defaults]\ntimeout = 3\n");
+        assert!(e.contains("timeout"), "{e}");
+    }
+
+    #[test]
     fn checked_in_manifest_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu/tests.toml");
         if !path.exists() {
