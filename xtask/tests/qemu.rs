@@ -263,6 +263,25 @@ fn hang_times_out_within_deadline_and_leaves_no_qemu() {
     }
 }
 
+/// `cargo xtask qemu --manifest <manifest>` with `extra`, writing its JUnit
+/// and JSON reports into `s`: the run and the two report paths.
+fn suite_with_reports(s: &Scratch, manifest: &Path, extra: &[&str]) -> (Output, PathBuf, PathBuf) {
+    let (junit, json) = (s.0.join("r.xml"), s.0.join("r.json"));
+    let o = xtask()
+        .arg("qemu")
+        .args(extra)
+        .arg("--manifest")
+        .arg(manifest)
+        .arg("--junit")
+        .arg(&junit)
+        .arg("--json")
+        .arg(&json)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (o, junit, json)
+}
+
 /// A manifest over the fixtures with every verdict.
 fn verdict_manifest(s: &Scratch) -> PathBuf {
     s.write("exit3.txt", "exiting with 3\n");
@@ -283,17 +302,7 @@ fn suite_verdicts_reports_and_rerun_hints() {
     let Some(()) = qemu_or_skip() else { return };
     let s = Scratch::new("suite");
     let manifest = verdict_manifest(&s);
-    let (junit, json) = (s.0.join("r.xml"), s.0.join("r.json"));
-    let o = xtask()
-        .args(["qemu", "--target", "arm", "--manifest"])
-        .arg(&manifest)
-        .arg("--junit")
-        .arg(&junit)
-        .arg("--json")
-        .arg(&json)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let (o, junit, json) = suite_with_reports(&s, &manifest, &["--target", "arm"]);
     let (out, err) = text(&o);
     assert!(!o.status.success(), "failures must fail the run:\n{out}");
     assert!(err.contains("6 of 10 tests failed or errored"), "{err}");
@@ -866,25 +875,14 @@ fn the_defmt_image_decodes_as_defmt_print_prints_it() {
         assert!(raw.0.status.success(), "{target}: {}", raw.2);
         assert!(raw.0.stdout.contains(&0), "raw frames end with 0x00");
         let Some(tool) = &defmt_print else { continue };
-        let mut child = Command::new(tool)
-            .arg("-e")
-            .arg(&image)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(&raw.0.stdout)
-            .unwrap();
-        let theirs = child.wait_with_output().unwrap();
-        assert!(theirs.status.success(), "defmt-print failed");
+        let sh = xshell::Shell::new().unwrap();
+        let theirs = xshell::cmd!(sh, "{tool} -e {image}")
+            .stdin(&raw.0.stdout)
+            .output()
+            .expect("defmt-print decodes the raw capture");
         assert_eq!(
-            decoded,
-            String::from_utf8(theirs.stdout).unwrap(),
+            decoded.as_bytes(),
+            theirs.stdout,
             "{target}: ours vs defmt-print's on the same raw bytes"
         );
     }
@@ -924,17 +922,7 @@ fn console_suite() -> Option<&'static ConsoleSuite> {
             )
             .unwrap();
             let manifest = s.write("tests.toml", include_str!("data/console.toml"));
-            let (junit, json) = (s.0.join("r.xml"), s.0.join("r.json"));
-            let o = xtask()
-                .args(["qemu", "--manifest"])
-                .arg(&manifest)
-                .arg("--junit")
-                .arg(&junit)
-                .arg("--json")
-                .arg(&json)
-                .env("NO_COLOR", "1")
-                .output()
-                .unwrap();
+            let (o, junit, json) = suite_with_reports(&s, &manifest, &[]);
             let (stdout, err) = text(&o);
             let report: serde_json::Value = serde_json::from_str(
                 &std::fs::read_to_string(&json).unwrap_or_else(|e| panic!("{e}\n{stdout}{err}")),

@@ -30,13 +30,18 @@ fn assert_clean(what: &str, problems: Vec<String>) {
     assert!(problems.is_empty(), "{what}:\n  {}", problems.join("\n  "));
 }
 
+/// The README's `## <title>` section (empty when there is none).
+fn readme_section(root: &Path, title: &str) -> String {
+    read(root, "README.md")
+        .split("\n## ")
+        .find(|s| s.starts_with(title))
+        .unwrap_or("")
+        .to_owned()
+}
+
 /// The subcommands in the README's "Commands" table against clap's.
 fn readme_commands(root: &Path) -> Vec<String> {
-    let readme = read(root, "README.md");
-    let section = readme
-        .split("\n## ")
-        .find(|s| s.starts_with("Commands"))
-        .unwrap_or("");
+    let section = readme_section(root, "Commands");
     let listed: BTreeSet<String> = section
         .lines()
         .filter_map(|l| l.strip_prefix("| `cargo xtask "))
@@ -380,11 +385,7 @@ const VERDICT_FIELDS: [&str; 5] = ["console", "match", "fail_regex", "log_format
 /// Every option of `cargo xtask qemu` (clap's) and every verdict field
 /// against the README's "QEMU harness" section.
 fn readme_documents_the_qemu_harness(root: &Path) -> Vec<String> {
-    let readme = read(root, "README.md");
-    let section = readme
-        .split("\n## ")
-        .find(|s| s.starts_with("QEMU harness"))
-        .unwrap_or("");
+    let section = readme_section(root, "QEMU harness");
     let cli = xtask::cli::Cli::command();
     let qemu = cli.find_subcommand("qemu").expect("a `qemu` subcommand");
     let options = qemu.get_arguments().flat_map(|a| {

@@ -1,6 +1,6 @@
 //! Runs one ELF in QEMU: spawn it directly (no shell, no cargo) in its own
 //! process group, capture each console stream byte for byte on a pipe of
-//! its own ([`capture`]), decode defmt ([`defmt`]), stop at the first
+//! its own (`capture`), decode defmt ([`defmt`]), stop at the first
 //! verdict, end QEMU and reap it. Also the verdict rules ([`expect`]), the
 //! streams and lines ([`console`]), the deadline ([`deadline`]) and the
 //! test manifest ([`manifest`]) that `cargo xtask qemu` and the benches
