@@ -37,6 +37,8 @@ use super::defmt::Decoder;
 use super::process::{self, Qemu};
 
 /// One of QEMU's output pipes.
+// Without Unix file descriptors there is no UART pipe.
+#[cfg_attr(not(unix), allow(dead_code))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Pipe {
     /// Semihosting: `:tt` stdout, `SYS_WRITEC` and `SYS_WRITE0`.
@@ -83,6 +85,7 @@ pub struct Started {
     pub pipes: usize,
 }
 
+#[cfg_attr(not(unix), allow(dead_code))]
 const UART_CHARDEV: &str = "xtask-uart";
 const SEMIHOSTING_CHARDEV: &str = "xtask-semihosting";
 
