@@ -848,9 +848,10 @@ fn elf_stdout_is_byte_identical_to_qemus_raw_console() {
 }
 
 #[test]
-fn the_defmt_image_decodes_as_defmt_print_prints_it() {
+fn the_defmt_images_decode_as_defmt_print_prints_them() {
     let Some(()) = qemu_or_skip() else { return };
-    let expected = std::fs::read_to_string(root().join("xtask/tests/data/defmt_log.txt")).unwrap();
+    let log = std::fs::read_to_string(root().join("xtask/tests/data/defmt_log.txt")).unwrap();
+    let random = defmt_plan::Transcript.to_string();
     let defmt_print = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
         .map(|d| d.join("defmt-print"))
         .find(|p| p.is_file());
@@ -861,30 +862,40 @@ fn the_defmt_image_decodes_as_defmt_print_prints_it() {
             "skipped: the defmt-print comparison: defmt-print not installed (cargo install defmt-print --version 1.2.0 --locked)"
         );
     }
-    let args = ["--console", "semihosting", "--exit-code", "101"];
+    let images = [
+        ("defmt_log", "semihosting", "101", &log),
+        ("defmt_random", "semihosting", "0", &random),
+        ("defmt_uart", "uart", "0", &random),
+    ];
     for target in [ARM, RISCV] {
-        let image = elf(target, "defmt_log");
-        let (o, decoded, err) = run_elf(target, &image, &args);
-        assert!(o.status.success(), "{target}: {err}");
-        assert_eq!(decoded, expected, "{target}: decoded vs tests/data");
-        let raw = run_elf(
-            target,
-            &image,
-            &[&args[..], &["--log-format", "text"]].concat(),
-        );
-        assert!(raw.0.status.success(), "{target}: {}", raw.2);
-        assert!(raw.0.stdout.contains(&0), "raw frames end with 0x00");
-        let Some(tool) = &defmt_print else { continue };
-        let sh = xshell::Shell::new().unwrap();
-        let theirs = xshell::cmd!(sh, "{tool} -e {image}")
-            .stdin(&raw.0.stdout)
-            .output()
-            .expect("defmt-print decodes the raw capture");
-        assert_eq!(
-            decoded.as_bytes(),
-            theirs.stdout,
-            "{target}: ours vs defmt-print's on the same raw bytes"
-        );
+        for (name, console, code, expected) in images {
+            let image = elf(target, name);
+            let args = ["--console", console, "--exit-code", code];
+            let (o, decoded, err) = run_elf(target, &image, &args);
+            assert!(o.status.success(), "{name} on {target}: {err}");
+            assert_eq!(
+                &decoded, expected,
+                "{name} on {target}: decoded vs expected"
+            );
+            let raw = run_elf(
+                target,
+                &image,
+                &[&args[..], &["--log-format", "text"]].concat(),
+            );
+            assert!(raw.0.status.success(), "{name} on {target}: {}", raw.2);
+            assert!(raw.0.stdout.contains(&0), "raw frames end with 0x00");
+            let Some(tool) = &defmt_print else { continue };
+            let sh = xshell::Shell::new().unwrap();
+            let theirs = xshell::cmd!(sh, "{tool} -e {image}")
+                .stdin(&raw.0.stdout)
+                .output()
+                .expect("defmt-print decodes the raw capture");
+            assert_eq!(
+                decoded.as_bytes(),
+                theirs.stdout,
+                "{name} on {target}: ours vs defmt-print's on the same raw bytes"
+            );
+        }
     }
 }
 
