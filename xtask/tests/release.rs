@@ -3,6 +3,7 @@
 //! with, signatures, notes and tags, no host path in the images, and no
 //! file under its final name after a `kill -9`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -175,6 +176,18 @@ fn release_is_accepted_by_sha256sum_and_verify() {
     }
 }
 
+/// The member a manifest.json file entry (`{"path": …}`) names.
+fn member<'a>(
+    files: &'a BTreeMap<String, Vec<u8>>,
+    root_folder: &str,
+    entry: &serde_json::Value,
+) -> &'a [u8] {
+    let path = format!("{root_folder}/{}", entry["path"].as_str().unwrap());
+    files
+        .get(&path)
+        .unwrap_or_else(|| panic!("{path} is not in the archive"))
+}
+
 #[test]
 fn archives_hold_elf_bin_manifest_readme_and_license() {
     let dir = shared_release();
@@ -208,8 +221,8 @@ fn archives_hold_elf_bin_manifest_readme_and_license() {
             "{name} ships no sched image"
         );
         for image in images {
-            let elf = &files[&format!("{root_folder}/{}", image["elf"]["path"].as_str().unwrap())];
-            let bin = &files[&format!("{root_folder}/{}", image["bin"]["path"].as_str().unwrap())];
+            let elf = member(&files, root_folder, &image["elf"]);
+            let bin = member(&files, root_folder, &image["bin"]);
             assert_eq!(&elf[..4], b"\x7fELF");
             assert!(image["flash_bytes"].as_u64().unwrap() >= bin.len() as u64 / 2);
             assert!(image["load_address"].as_str().unwrap().starts_with("0x"));
@@ -217,14 +230,9 @@ fn archives_hold_elf_bin_manifest_readme_and_license() {
             if let Some(objcopy) = &objcopy {
                 let scratch = scratch(&format!("objcopy-{}", image["name"].as_str().unwrap()));
                 std::fs::write(scratch.join("in.elf"), elf).unwrap();
-                let status = Command::new(objcopy)
-                    .args(["-O", "binary", "in.elf", "out.bin"])
-                    .current_dir(&scratch)
-                    .status()
-                    .unwrap();
-                assert!(status.success());
+                let out = objcopy_to(objcopy, &scratch, &["-O", "binary", "in.elf"], "out.bin");
                 assert!(
-                    std::fs::read(scratch.join("out.bin")).unwrap() == *bin,
+                    out == *bin,
                     "{name}: {} differs from llvm-objcopy -O binary",
                     image["bin"]["path"]
                 );
@@ -232,22 +240,158 @@ fn archives_hold_elf_bin_manifest_readme_and_license() {
         }
     }
     if objcopy.is_none() {
-        println!("skipped: .bin vs llvm-objcopy (llvm-tools component not installed)");
+        println!("skipped: .bin vs llvm-objcopy: llvm-objcopy not found");
     }
 }
 
-/// llvm-objcopy from the toolchain's llvm-tools component.
+/// llvm-objcopy from the toolchain's llvm-tools component (in
+/// rust-toolchain.toml), else `/usr/bin/llvm-objcopy`.
 fn llvm_objcopy() -> Option<PathBuf> {
-    let out = Command::new("rustc")
+    let sysroot = Command::new("rustc")
         .args(["--print", "sysroot"])
         .current_dir(root())
         .output()
-        .ok()?;
-    let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    std::fs::read_dir(sysroot.join("lib/rustlib"))
-        .ok()?
+        .ok()
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    sysroot
+        .and_then(|sysroot| std::fs::read_dir(sysroot.join("lib/rustlib")).ok())
+        .into_iter()
+        .flatten()
         .filter_map(|e| Some(e.ok()?.path().join("bin/llvm-objcopy")))
+        .chain([PathBuf::from("/usr/bin/llvm-objcopy")])
         .find(|p| p.is_file())
+}
+
+/// Runs `objcopy args` in `dir` and returns the file it wrote, `out`.
+fn objcopy_to(objcopy: &Path, dir: &Path, args: &[&str], out: &str) -> Vec<u8> {
+    let status = Command::new(objcopy)
+        .args(args)
+        .arg(out)
+        .current_dir(dir)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "{} {args:?} {out} failed",
+        objcopy.display()
+    );
+    std::fs::read(dir.join(out)).unwrap()
+}
+
+fn address(value: &serde_json::Value) -> u64 {
+    let text = value.as_str().unwrap();
+    u64::from_str_radix(text.strip_prefix("0x").unwrap(), 16).unwrap()
+}
+
+/// The record layout of one `.hex`: an extended linear address record
+/// first when the image loads above 64 KiB (a data record otherwise), one
+/// start linear address record with the manifest's entry point, and the
+/// end-of-file record last. Returns the start linear address record.
+fn check_hex_layout<'a>(text: &'a str, image: &serde_json::Value) -> &'a str {
+    let load = address(&image["load_address"]);
+    let first = text.lines().next().unwrap();
+    if load >= 0x1_0000 {
+        let ela = format!(":02000004{:04X}", load >> 16);
+        assert!(first.starts_with(&ela), "{first}");
+    } else {
+        assert_eq!(&first[7..9], "00", "not a data record first: {first}");
+    }
+    let entry = format!(":04000005{:08X}", address(&image["entry"]));
+    let starts: Vec<&str> = text.lines().filter(|l| l.get(7..9) == Some("05")).collect();
+    assert!(
+        starts.len() == 1 && starts[0].starts_with(&entry),
+        "{starts:?}"
+    );
+    assert_eq!(text.lines().last(), Some(":00000001FF"));
+    starts[0]
+}
+
+/// llvm-objcopy reads `hex` as exactly `bin`. Returns whether llvm-objcopy
+/// writes a start linear address record for `elf` (it does for entry
+/// points above 1 MiB; below, it writes an 8086 CS:IP record), after
+/// checking that it equals `start`.
+fn check_with_objcopy(objcopy: &Path, scratch: &Path, files: [&[u8]; 3], start: &str) -> bool {
+    let [elf, bin, hex] = files;
+    std::fs::write(scratch.join("in.hex"), hex).unwrap();
+    std::fs::write(scratch.join("in.elf"), elf).unwrap();
+    let args = ["-I", "ihex", "-O", "binary", "in.hex"];
+    let back = objcopy_to(objcopy, scratch, &args, "out.bin");
+    assert!(
+        back == bin,
+        "llvm-objcopy reads the .hex as other bytes than the .bin"
+    );
+    let reference = objcopy_to(objcopy, scratch, &["-O", "ihex", "in.elf"], "ref.hex");
+    let reference = String::from_utf8(reference).unwrap();
+    let theirs = reference.lines().find(|l| l.get(7..9) == Some("05"));
+    if let Some(theirs) = theirs {
+        assert_eq!(
+            theirs.trim_end(),
+            start,
+            "start linear address records differ"
+        );
+    }
+    theirs.is_some()
+}
+
+/// Every image's `.hex`, in its archive and beside it, is listed in
+/// manifest.json, dist-manifest.json and SHA256SUMS, uses 32-bit linear
+/// addresses with the entry point as start address, and converts back to
+/// the `.bin` with an independent reader, `llvm-objcopy -I ihex -O binary`.
+#[test]
+fn hex_images_convert_back_to_the_bin() {
+    let dir = shared_release();
+    let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
+    let dist = dist_manifest(dir);
+    let copies: Vec<&serde_json::Value> = dist["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "intel-hex")
+        .collect();
+    let objcopy = llvm_objcopy();
+    let (mut images, mut converted, mut same_start) = (0, 0, 0);
+    for name in archives(dir) {
+        let root_folder = name.trim_end_matches(".tar.gz");
+        let files = members(&dir.join(&name));
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&files[&format!("{root_folder}/manifest.json")]).unwrap();
+        for image in manifest["images"].as_array().unwrap() {
+            images += 1;
+            let [elf, bin, hex] =
+                ["elf", "bin", "hex"].map(|kind| member(&files, root_folder, &image[kind]));
+            assert_eq!(image["hex"]["sha256"], sha256_hex(hex).as_str());
+            let copy = copies
+                .iter()
+                .find(|a| {
+                    a["copy_of"]["archive"] == name.as_str()
+                        && a["copy_of"]["member"] == image["hex"]["path"]
+                })
+                .unwrap_or_else(|| panic!("no copy of {} beside {name}", image["hex"]["path"]));
+            let copy_path = copy["path"].as_str().unwrap();
+            assert_eq!(std::fs::read(dir.join(copy_path)).unwrap(), hex);
+            assert!(sums.contains(&format!("{}  {copy_path}\n", sha256_hex(hex))));
+            let start = check_hex_layout(std::str::from_utf8(hex).unwrap(), image);
+            let Some(objcopy) = &objcopy else { continue };
+            let label = format!("ihex-{root_folder}-{}", image["name"].as_str().unwrap());
+            same_start += usize::from(check_with_objcopy(
+                objcopy,
+                &scratch(&label),
+                [elf, bin, hex],
+                start,
+            ));
+            converted += 1;
+        }
+    }
+    assert!(images >= 4, "only {images} images");
+    match objcopy {
+        Some(_) => assert!(
+            converted == images && same_start >= 1,
+            "{converted} of {images} converted, {same_start} start records compared"
+        ),
+        None => println!(
+            "skipped: llvm-objcopy not found (rustup component add llvm-tools, or apt llvm)"
+        ),
+    }
 }
 
 #[test]
@@ -282,6 +426,25 @@ fn verify_rejects_an_extra_file() {
     assert!(err.contains("extra file `payload.bin`"), "{err}");
 }
 
+/// `members` (paths including the root folder) as `.tar.gz` bytes, after
+/// which `extra` may append entries of its own.
+fn tar_gz(
+    members: &BTreeMap<String, Vec<u8>>,
+    extra: impl FnOnce(&mut tar::Builder<Vec<u8>>),
+) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    for (path, data) in members {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        tar.append_data(&mut h, path, data.as_slice()).unwrap();
+    }
+    extra(&mut tar);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &tar.into_inner().unwrap()).unwrap();
+    gz.finish().unwrap()
+}
+
 #[test]
 fn verify_rejects_a_path_traversal_entry() {
     let dir = copy_of_release("path-traversal");
@@ -289,24 +452,17 @@ fn verify_rejects_a_path_traversal_entry() {
     let root_folder = name.trim_end_matches(".tar.gz");
     // Rebuild the archive with one more entry, `<root>/../../evil.sh`, whose
     // name is written into the header directly: tar writers refuse `..`.
-    let mut tar = tar::Builder::new(Vec::new());
-    for (path, data) in members(&dir.join(&name)) {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        tar.append_data(&mut h, path, data.as_slice()).unwrap();
-    }
     let evil = format!("{root_folder}/../../evil.sh");
-    let payload = b"#!/bin/sh\necho owned\n";
-    let mut h = tar::Header::new_gnu();
-    h.as_gnu_mut().unwrap().name[..evil.len()].copy_from_slice(evil.as_bytes());
-    h.set_size(payload.len() as u64);
-    h.set_mode(0o755);
-    h.set_cksum();
-    tar.append(&h, &payload[..]).unwrap();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    std::io::Write::write_all(&mut gz, &tar.into_inner().unwrap()).unwrap();
-    std::fs::write(dir.join(&name), gz.finish().unwrap()).unwrap();
+    let bytes = tar_gz(&members(&dir.join(&name)), |tar| {
+        let payload = b"#!/bin/sh\necho owned\n";
+        let mut h = tar::Header::new_gnu();
+        h.as_gnu_mut().unwrap().name[..evil.len()].copy_from_slice(evil.as_bytes());
+        h.set_size(payload.len() as u64);
+        h.set_mode(0o755);
+        h.set_cksum();
+        tar.append(&h, &payload[..]).unwrap();
+    });
+    std::fs::write(dir.join(&name), bytes).unwrap();
     reseal(&dir);
 
     let err = verify_fails(&dir);
@@ -317,6 +473,134 @@ fn verify_rejects_a_path_traversal_entry() {
     assert!(
         !err.contains("checksum mismatch"),
         "only the traversal must fail: {err}"
+    );
+}
+
+/// The HiFive1 archive, whose images load at 0x2001_0000 and so need an
+/// extended linear address record.
+fn riscv_archive(dir: &Path) -> String {
+    archives(dir)
+        .into_iter()
+        .find(|a| a.contains("riscv32imac"))
+        .expect("a riscv32imac archive")
+}
+
+/// An Intel HEX record's checksum: the two's complement of its bytes' sum.
+fn record_checksum(bytes: &[u8]) -> u8 {
+    bytes
+        .iter()
+        .fold(0u8, |sum, b| sum.wrapping_add(*b))
+        .wrapping_neg()
+}
+
+/// Replaces line `line` of `sched.hex` in the HiFive1 archive of a copy of
+/// the release, and in the copy beside the archive, by `edit(line)`; then
+/// updates manifest.json, repacks and reseals, so that only the `.hex`
+/// check can fail. Returns the release folder and the archive's name.
+fn tamper_hex(test: &str, line: usize, edit: impl Fn(&str) -> String) -> (PathBuf, String) {
+    let dir = copy_of_release(test);
+    let name = riscv_archive(&dir);
+    let root_folder = name.trim_end_matches(".tar.gz");
+    let mut files = members(&dir.join(&name));
+    let path = format!("{root_folder}/sched.hex");
+    let text = String::from_utf8(files[&path].clone()).unwrap();
+    let old = text.lines().nth(line - 1).unwrap();
+    let tampered = text.replacen(old, &edit(old), 1).into_bytes();
+    assert_ne!(tampered, files[&path], "the edit changed nothing");
+    let manifest_path = format!("{root_folder}/manifest.json");
+    let mut manifest: serde_json::Value = serde_json::from_slice(&files[&manifest_path]).unwrap();
+    for image in manifest["images"].as_array_mut().unwrap() {
+        if image["hex"]["path"] == "sched.hex" {
+            image["hex"]["size"] = tampered.len().into();
+            image["hex"]["sha256"] = sha256_hex(&tampered).into();
+        }
+    }
+    files.insert(manifest_path, serde_json::to_vec_pretty(&manifest).unwrap());
+    files.insert(path, tampered.clone());
+    std::fs::write(dir.join(&name), tar_gz(&files, |_| {})).unwrap();
+    std::fs::write(dir.join(format!("{root_folder}-sched.hex")), tampered).unwrap();
+    reseal(&dir);
+    (dir, name)
+}
+
+/// The bytes of a record line (`:` and hex digits).
+fn record_bytes(line: &str) -> Vec<u8> {
+    (1..line.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&line[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn record_line(bytes: &[u8]) -> String {
+    let hex: String = bytes.iter().map(|b| format!("{b:02X}")).collect();
+    format!(":{hex}")
+}
+
+#[test]
+fn verify_rejects_a_hex_data_byte_even_with_a_fixed_checksum() {
+    // Line 10: the ninth data record after the extended address record.
+    let (dir, archive) = tamper_hex("hex-data-byte", 10, flip_data_byte);
+    let err = only_problem(
+        &dir,
+        &format!("`{archive}`: `sched.hex`: line 10: byte at 0x20010080 is"),
+    );
+    assert!(err.contains("the .bin has"), "{err}");
+}
+
+/// Runs `--verify` on `dir`, asserting that it fails with exactly one
+/// problem, which contains `want`. Returns the message.
+fn only_problem(dir: &Path, want: &str) -> String {
+    let err = verify_fails(dir);
+    assert!(err.contains(want), "want `{want}`, got: {err}");
+    assert!(
+        err.contains("(1 problems)"),
+        "only one check must fail: {err}"
+    );
+    err
+}
+
+/// Flips the first data byte of a data record and fixes its checksum.
+fn flip_data_byte(line: &str) -> String {
+    let mut bytes = record_bytes(line);
+    assert_eq!(bytes[3], 0, "not a data record: {line}");
+    bytes[4] ^= 0xFF;
+    let n = bytes.len();
+    bytes[n - 1] = record_checksum(&bytes[..n - 1]);
+    record_line(&bytes)
+}
+
+#[test]
+fn verify_rejects_a_hex_copy_that_differs_from_its_archive_member() {
+    let dir = copy_of_release("hex-copy");
+    let archive = riscv_archive(&dir);
+    let copy = format!("{}-sched.hex", archive.trim_end_matches(".tar.gz"));
+    let text = std::fs::read_to_string(dir.join(&copy)).unwrap();
+    let line = text.lines().nth(9).unwrap();
+    std::fs::write(
+        dir.join(&copy),
+        text.replacen(line, &flip_data_byte(line), 1),
+    )
+    .unwrap();
+    reseal(&dir);
+    only_problem(
+        &dir,
+        &format!("`{copy}`: differs from `sched.hex` in `{archive}`, of which it is a copy"),
+    );
+}
+
+#[test]
+fn verify_rejects_a_hex_record_with_a_broken_checksum() {
+    let (dir, archive) = tamper_hex("hex-checksum", 10, |line| {
+        let mut bytes = record_bytes(line);
+        let n = bytes.len();
+        bytes[n - 1] ^= 0x01;
+        record_line(&bytes)
+    });
+    only_problem(
+        &dir,
+        &format!(
+            "`{archive}`: `sched.hex`: line 10: checksum mismatch: the record's checksum byte is"
+        ),
     );
 }
 

@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::cargo::Profile;
 
-/// Bumped on any incompatible change to either manifest.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Bumped on any incompatible change to either manifest. 2: the `.hex` of
+/// each image, the `intel-hex` artifacts and `copy_of`.
+pub const SCHEMA_VERSION: u32 = 2;
 pub const DIST_MANIFEST: &str = "dist-manifest.json";
 pub const ARCHIVE_MANIFEST: &str = "manifest.json";
 
@@ -49,6 +50,9 @@ pub struct ImageEntry {
     pub elf: FileEntry,
     /// Raw image of the file-backed PT_LOAD segments.
     pub bin: FileEntry,
+    /// The `.bin` as Intel HEX at `load_address`, with `entry` as its start
+    /// linear address.
+    pub hex: FileEntry,
     /// Address of the `.bin`'s first byte (LMA), e.g. `0x20010000`.
     pub load_address: String,
     /// ELF entry point, hex.
@@ -89,6 +93,8 @@ pub enum ArtifactKind {
     /// The CycloneDX SBOM.
     Sbom,
     ReleaseNotes,
+    /// An image's `.hex`, also shipped inside its archive.
+    IntelHex,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -104,6 +110,20 @@ pub struct Artifact {
     /// Bytes.
     pub size: u64,
     pub sha256: String,
+    /// The archive member this file is a byte-for-byte copy of (for
+    /// `intel-hex`), `null` for other files.
+    #[serde(default)]
+    pub copy_of: Option<ArchiveMember>,
+}
+
+/// A file inside one of the release's archives.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveMember {
+    /// The archive's file name in the release directory.
+    pub archive: String,
+    /// The member's path relative to the archive's root folder.
+    pub member: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -1,9 +1,10 @@
 //! `cargo xtask release`: reproducible, verifiable firmware release archives.
 //!
 //! A release directory holds one `<name>-<version>-<target>.tar.gz` per target
-//! and profile, `sbom.cdx.json` (CycloneDX), optionally `RELEASE_NOTES.md`,
-//! `dist-manifest.json`, `SHA256SUMS` (the `sha256sum -c` format) and
-//! optionally `SHA256SUMS.minisig`. The same commit gives byte-identical files
+//! and profile, a copy of each image's Intel HEX from it
+//! (`<name>-<version>-<target>-<image>.hex`), `sbom.cdx.json` (CycloneDX),
+//! optionally `RELEASE_NOTES.md`, `dist-manifest.json`, `SHA256SUMS` (the
+//! `sha256sum -c` format) and optionally `SHA256SUMS.minisig`. The same commit gives byte-identical files
 //! (except the signature) on any machine and from any checkout path.
 //! `--verify DIR` re-checks such a directory; `--reproducible` proves the
 //! claim by building twice.
@@ -12,6 +13,7 @@ mod archive;
 mod checksums;
 mod config;
 mod flash;
+mod intel_hex;
 mod manifest;
 mod notes;
 mod package;

@@ -9,16 +9,16 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use xshell::cmd;
 
-use super::archive::write_tar_gz;
+use super::archive::{Members, write_tar_gz};
 use super::checksums::{self, sha256_hex};
 use super::config::Config;
 use super::flash::flash_image;
 use super::manifest::{
-    ARCHIVE_MANIFEST, ArchiveManifest, Artifact, ArtifactKind, DIST_MANIFEST, DistManifest,
-    FileEntry, ImageEntry, ImageSize, Provenance, SCHEMA_VERSION, to_json,
+    ARCHIVE_MANIFEST, ArchiveManifest, ArchiveMember, Artifact, ArtifactKind, DIST_MANIFEST,
+    DistManifest, FileEntry, ImageEntry, ImageSize, Provenance, SCHEMA_VERSION, to_json,
 };
 use super::staging::Staging;
-use super::{Args, notes, sbom, sign};
+use super::{Args, intel_hex, notes, sbom, sign};
 use crate::boards::{Board, Boards};
 use crate::cargo::{Image, Profile, build_images};
 use crate::cmd::{capture, shell};
@@ -121,7 +121,7 @@ impl Release<'_> {
                     );
                 }
                 let stem = self.config.archive_stem(&board.target, profile);
-                let (bytes, manifest) = self.pack(board, profile, &stem, &shipped)?;
+                let (bytes, manifest, files) = self.pack(board, profile, &stem, &shipped)?;
                 sizes.extend(manifest.images.iter().map(|i| ImageSize {
                     name: i.name.clone(),
                     target: board.target.clone(),
@@ -129,16 +129,40 @@ impl Release<'_> {
                     flash_bytes: i.flash_bytes,
                     ram_bytes: i.ram_bytes,
                 }));
+                let target = Some((board.target.as_str(), profile));
                 let name = format!("{stem}.tar.gz");
-                artifacts.push(self.stage.write(
-                    ArtifactKind::Archive,
-                    Some((&board.target, profile)),
-                    &name,
-                    &bytes,
-                )?);
+                artifacts.push(
+                    self.stage
+                        .write(ArtifactKind::Archive, target, &name, &bytes)?,
+                );
+                for image in &manifest.images {
+                    let member = &image.hex.path;
+                    artifacts.push(self.copy_out(&name, &stem, member, &files[member], target)?);
+                }
             }
         }
         Ok((artifacts, sizes))
+    }
+
+    /// Writes `member` of `archive` beside it as `<stem>-<member>`, for
+    /// flashers that take one file rather than an archive.
+    fn copy_out(
+        &self,
+        archive: &str,
+        stem: &str,
+        member: &str,
+        bytes: &[u8],
+        target: Option<(&str, Profile)>,
+    ) -> Result<Artifact> {
+        let name = format!("{stem}-{member}");
+        let mut artifact = self
+            .stage
+            .write(ArtifactKind::IntelHex, target, &name, bytes)?;
+        artifact.copy_of = Some(ArchiveMember {
+            archive: archive.to_string(),
+            member: member.to_string(),
+        });
+        Ok(artifact)
     }
 
     /// Writes `dist-manifest.json`, `SHA256SUMS` over it and every artifact,
@@ -165,20 +189,20 @@ impl Release<'_> {
     }
 
     /// Packs the images of one board and profile with the included files and
-    /// their `manifest.json` into `<stem>.tar.gz` bytes.
+    /// their `manifest.json` into `<stem>.tar.gz` bytes; also returns the
+    /// manifest and the members by path.
     fn pack(
         &self,
         board: &Board,
         profile: Profile,
         stem: &str,
         shipped: &[&Image],
-    ) -> Result<(Vec<u8>, ArchiveManifest)> {
-        let mut files = BTreeMap::new();
+    ) -> Result<(Vec<u8>, ArchiveManifest, Members)> {
+        let mut files = Members::new();
         let mut entries = Vec::new();
         for image in shipped {
-            let (entry, elf, bin) = self.image_entry(board, image)?;
-            files.insert(entry.elf.path.clone(), elf);
-            files.insert(entry.bin.path.clone(), bin);
+            let (entry, image_files) = self.image_entry(board, image)?;
+            files.extend(image_files);
             entries.push(entry);
         }
         for include in &self.config.include {
@@ -200,13 +224,15 @@ impl Release<'_> {
         };
         files.insert(ARCHIVE_MANIFEST.to_string(), to_json(&manifest));
         let bytes = write_tar_gz(stem, &files, self.provenance.source_date_epoch)?;
-        Ok((bytes, manifest))
+        Ok((bytes, manifest, files))
     }
 
-    /// One image's manifest entry, its ELF and its raw flash image.
+    /// One image's manifest entry and its files by member path: the ELF,
+    /// the raw flash image and that image as Intel HEX.
     ///
-    /// Errors: the ELF cannot be read, holds a host path, or has no flash image.
-    fn image_entry(&self, board: &Board, image: &Image) -> Result<(ImageEntry, Vec<u8>, Vec<u8>)> {
+    /// Errors: the ELF cannot be read, holds a host path, has no flash
+    /// image, or one that Intel HEX cannot address.
+    fn image_entry(&self, board: &Board, image: &Image) -> Result<(ImageEntry, Members)> {
         let elf = std::fs::read(&image.elf)
             .with_context(|| format!("cannot read {}", image.elf.display()))?;
         for path in [&self.ws.root, &self.ws.target_dir] {
@@ -219,7 +245,9 @@ impl Release<'_> {
                 );
             }
         }
-        let flash = flash_image(&image.elf.display().to_string(), &elf, board.memory_map())?;
+        let what = image.elf.display().to_string();
+        let flash = flash_image(&what, &elf, board.memory_map())?;
+        let hex = intel_hex::encode(&flash).with_context(|| what.clone())?;
         let file = |path: String, bytes: &[u8]| FileEntry {
             path,
             size: bytes.len() as u64,
@@ -230,12 +258,18 @@ impl Release<'_> {
             package: image.package().to_string(),
             elf: file(format!("{}.elf", image.bin()), &elf),
             bin: file(format!("{}.bin", image.bin()), &flash.bin),
+            hex: file(format!("{}.hex", image.bin()), hex.as_bytes()),
             load_address: format!("{:#010x}", flash.load_address),
             entry: format!("{:#010x}", flash.entry),
             flash_bytes: flash.flash_bytes,
             ram_bytes: flash.ram_bytes,
         };
-        Ok((entry, elf, flash.bin))
+        let files = Members::from([
+            (entry.elf.path.clone(), elf),
+            (entry.bin.path.clone(), flash.bin),
+            (entry.hex.path.clone(), hex.into_bytes()),
+        ]);
+        Ok((entry, files))
     }
 }
 

@@ -75,6 +75,7 @@ impl Staging {
             path: name.to_string(),
             size: bytes.len() as u64,
             sha256: sha256_hex(bytes),
+            copy_of: None,
         })
     }
 

@@ -12,14 +12,15 @@ use super::manifest::{
     ARCHIVE_MANIFEST, ArchiveManifest, ArtifactKind, DIST_MANIFEST, DistManifest, FileEntry,
     SCHEMA_VERSION,
 };
-use super::sign;
+use super::{intel_hex, sign};
 use crate::cargo::Profile;
 
 /// Checks, in order: `SHA256SUMS` parses; the folder holds exactly the
 /// files it lists (plus itself and the signature); every checksum; the
 /// signature when `pubkey` is given; `dist-manifest.json` lists the same
 /// files with the same sizes and hashes; every archive is safe to extract
-/// and its `manifest.json` matches its members and the dist manifest.
+/// and its `manifest.json` matches its members and the dist manifest; each
+/// `.hex` decodes to its `.bin`, and each copy equals its archive member.
 ///
 /// Errors: one message listing every problem, each naming the file.
 pub fn run(dir: &Path, pubkey: Option<&Path>) -> Result<()> {
@@ -174,6 +175,9 @@ fn check_manifests(
                 sha256_hex(data)
             ));
         }
+        if let Err(e) = intel_hex::check_copy(a, data, files) {
+            problems.push(format!("`{}`: {e:#}", a.path));
+        }
         if a.kind != ArtifactKind::Archive {
             continue;
         }
@@ -244,6 +248,8 @@ fn check_archive(
     for image in &m.images {
         check(&image.elf)?;
         check(&image.bin)?;
+        intel_hex::check_member(&members, image)?;
+        check(&image.hex)?;
         let listed = dist.images.iter().any(|i| {
             i.name == image.name
                 && i.target == m.target
