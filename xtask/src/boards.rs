@@ -318,6 +318,32 @@ impl Boards {
             names(&same)
         )
     }
+
+    /// The one board `selector` names for `elf`, as `--elf` with `--target`
+    /// takes it: it must name a single board, and that board must run the
+    /// ELF's `e_machine`.
+    ///
+    /// Errors: an unknown selector, one naming several boards, or a board
+    /// of another architecture.
+    pub fn board_for_elf_named(&self, selector: &Selector, elf: &Elf<'_>) -> Result<&Board> {
+        let found = self.select(selector)?;
+        let [board] = found.as_slice() else {
+            bail!(
+                "--target `{selector}` selects {} boards ({}); name one board for --elf",
+                found.len(),
+                names(&found)
+            );
+        };
+        if board.machine() != Some(elf.machine) {
+            bail!(
+                "the ELF is {} but board `{}` is {}",
+                elf.machine.name(),
+                board.name,
+                board.target
+            );
+        }
+        Ok(board)
+    }
 }
 
 fn names(boards: &[&Board]) -> String {

@@ -24,8 +24,9 @@ use xshell::cmd;
 
 use crate::boards::Board;
 use crate::cmd::{cargo, shell};
+use crate::fault;
 use crate::image::ImageId;
-use crate::workspace::Workspace;
+use crate::workspace::{Workspace, temp_beside};
 
 /// The name of the facade crate whose features choose the board.
 pub const BOARD_FACADE: &str = "board";
@@ -326,20 +327,18 @@ fn build(ws: &Workspace, board: &Board, profile: Profile, inv: &Invocation) -> R
     Ok(images)
 }
 
-/// Copies `from` to `to` through a temporary file in `to`'s directory, so a
-/// reader never sees a partial image.
+/// Copies `from` to `to` through a uniquely named temporary file in `to`'s
+/// directory, so a reader never sees a partial image and concurrent builds
+/// never share a temporary name. The copy keeps `from`'s permissions.
 fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
-    let dir = to.parent().context("image path has no parent")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let name = to
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.partial", std::process::id()));
-    std::fs::copy(from, &tmp)
-        .with_context(|| format!("cannot copy {} to {}", from.display(), tmp.display()))?;
-    std::fs::rename(&tmp, to)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), to.display()))
+    let tmp = temp_beside(to)?;
+    std::fs::copy(from, tmp.path())
+        .with_context(|| format!("cannot copy {} to {}", from.display(), tmp.path().display()))?;
+    fault::point("image-copy", to);
+    tmp.persist(to)
+        .map_err(|e| anyhow::Error::new(e.error))
+        .with_context(|| format!("cannot write {}", to.display()))?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -18,6 +18,14 @@ pub fn shell(dir: &Path) -> Result<Shell> {
     Ok(sh)
 }
 
+/// `argv` as one POSIX shell command line, each word quoted where needed
+/// (shlex), so that pasting it runs exactly `argv` (a test named
+/// `a;touch${IFS}x` stays one word).
+pub fn shell_words(argv: &[String]) -> String {
+    shlex::try_join(argv.iter().map(String::as_str))
+        .unwrap_or_else(|_| format!("{argv:?} (holds a NUL byte, so no shell can run it)"))
+}
+
 /// The cargo that runs xtask (`$CARGO`, set by `cargo xtask`), else `cargo`
 /// on `PATH`.
 pub fn cargo() -> OsString {

@@ -15,7 +15,9 @@
 //! - [`toolkits`]: the tools `cargo xtask setup` installs under `.cache/`;
 //! - [`qemu`]: one ELF in QEMU (process group, deadline, console, verdict)
 //!   and the test manifest;
-//! - [`fuzz`]: the libFuzzer run of the ELF reader.
+//! - [`fuzz`]: the libFuzzer run of the ELF reader;
+//! - [`term`]: colour and live displays, one decision for every command;
+//! - [`fault`]: the fault points that the crash tests kill xtask at.
 //!
 //! Commands: one module per subcommand under [`commands`], each with an
 //! `Args` type and a `run(args) -> Result<()>`; [`cli::Cli`] is the command
@@ -27,9 +29,11 @@ pub mod cli;
 pub mod cmd;
 pub mod commands;
 pub mod elf;
+pub mod fault;
 pub mod fuzz;
 pub mod git;
 pub mod image;
 pub mod qemu;
+pub mod term;
 pub mod toolkits;
 pub mod workspace;

@@ -1,11 +1,15 @@
 //! Where things are: the workspace root and the target directory, both taken
 //! from `cargo metadata` so that `CARGO_TARGET_DIR` and `build.target-dir`
-//! are honoured.
+//! are honoured; and atomic writes of outputs.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use cargo_metadata::{DependencyKind, Metadata, MetadataCommand, Package};
+use tempfile::NamedTempFile;
+
+use crate::fault;
 
 pub struct Workspace {
     pub root: PathBuf,
@@ -102,19 +106,74 @@ impl Workspace {
     }
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same
-/// directory, then a rename, so a reader never sees a partial file.
+/// Writes `bytes` to `path` atomically: a uniquely named temporary file in
+/// the same directory ([`temp_beside`]), then a rename, so a reader never
+/// sees a partial file and concurrent writers never share a temporary name.
 ///
-/// Errors: the directory cannot be created or the file cannot be written.
+/// Errors: the directory cannot be created, the file cannot be written, or
+/// `path` cannot be replaced (it is a directory, or not writable); the
+/// temporary file is removed then.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = temp_beside(path)?;
+    let (head, tail) = bytes.split_at(bytes.len() / 2);
+    tmp.write_all(head)
+        .and_then(|()| {
+            fault::point("atomic-write", path);
+            tmp.write_all(tail)
+        })
+        .with_context(|| format!("cannot write {}", tmp.path().display()))?;
+    fault::point("atomic-persist", path);
+    tmp.persist(path)
+        .map_err(|e| anyhow::Error::new(e.error))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// An empty temporary file beside `path`, named `.<file name>.<random>.partial`
+/// and removed when dropped unless persisted. It has `path`'s permissions
+/// when `path` exists, else those of a new file (0666 less the umask).
+///
+/// Errors: the directory cannot be created or written to.
+pub fn temp_beside(path: &Path) -> Result<NamedTempFile> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let file_name = path
+    let name = path
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.partial"));
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".partial");
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => {
+            builder.permissions(m.permissions());
+        }
+        _ => {
+            #[cfg(unix)]
+            builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        }
+    }
+    builder
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a file in {}", dir.display()))
+}
+
+/// Checks, before any work, that an output `path` given as `flag` can be
+/// written: it is not a directory and its directory accepts new files.
+/// Leaves nothing behind.
+///
+/// Errors: name the flag, the path and the reason.
+pub fn check_output(flag: &str, path: &Path) -> Result<()> {
+    if path.is_dir() {
+        bail!(
+            "{flag} {}: is a directory; give the path of a file to write",
+            path.display()
+        );
+    }
+    temp_beside(path)
+        .map(drop)
+        .with_context(|| format!("{flag} {}: cannot be written", path.display()))
 }

@@ -143,6 +143,24 @@ impl Scratch {
     }
 
     fn ci_env(&self, args: &[&str], env: &[(&str, &Path)]) -> Run {
+        let mut cmd = self.ci_command(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run xtask ci");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Run {
+            ok: out.status.success(),
+            text,
+        }
+    }
+
+    /// `cargo xtask ci <args>` on the scratch copy, not started yet.
+    fn ci_command(&self, args: &[&str]) -> Command {
         // The linters `setup --lint` installed for this checkout lint the
         // scratch copy too, so workflow-lint runs them for real.
         let venv_bin = source_root().join(".cache/lint-venv/bin");
@@ -163,19 +181,7 @@ impl Scratch {
             .env_remove("CARGO_MAKEFLAGS")
             .env_remove("MAKEFLAGS")
             .env_remove("MFLAGS");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let out = cmd.output().expect("run xtask ci");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Run {
-            ok: out.status.success(),
-            text,
-        }
+        cmd
     }
 
     fn ci_json(&self) -> serde_json::Value {
@@ -556,4 +562,226 @@ fn stops_at_first_failure_unless_keep_going() {
         s.ci_json()["failed"],
         serde_json::json!(["fmt", "workflow-lint"])
     );
+}
+
+#[test]
+fn an_empty_manifest_fails_the_qemu_step_and_is_never_cached() {
+    if nested() {
+        return;
+    }
+    let s = Scratch::new();
+    s.write("qemu/tests.toml", "");
+    for attempt in 0..2 {
+        let run = s.ci(&["--step", "qemu"]);
+        assert_fails_naming(&s, &run, "qemu");
+        assert_eq!(
+            state(&s.step_states(), "qemu"),
+            ("failed", "miss"),
+            "attempt {attempt}"
+        );
+        let log = std::fs::read_to_string(s.reports().join("logs/qemu.log")).expect("qemu.log");
+        assert!(
+            log.contains("no test selected") && log.contains("has no [[test]]"),
+            "{log}"
+        );
+    }
+}
+
+#[test]
+fn every_cargo_input_is_in_the_step_key() {
+    if nested() {
+        return;
+    }
+    let s = Scratch::new();
+    let fmt = ["--step", "fmt"];
+    let cache = |run: &Run| {
+        assert!(run.ok, "{}", run.text);
+        state(&s.step_states(), "fmt").1.to_string()
+    };
+    assert_eq!(cache(&s.ci(&fmt)), "miss");
+    assert_eq!(cache(&s.ci(&fmt)), "hit");
+    // The reproduction: profile settings by environment variable.
+    let checks = [
+        ("CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS", Path::new("true")),
+        ("CARGO_PROFILE_RELEASE_OVERFLOW_CHECKS", Path::new("true")),
+    ];
+    assert_eq!(
+        cache(&s.ci_env(&fmt, &checks)),
+        "miss",
+        "a new CARGO_* variable"
+    );
+    assert_eq!(cache(&s.ci_env(&fmt, &checks)), "hit");
+    // A cargo configuration in a folder above the workspace.
+    let above = s
+        .root
+        .parent()
+        .expect("the scratch copy has a parent")
+        .join(".cargo");
+    let _remove = RemoveOnDrop(above.clone());
+    std::fs::create_dir_all(&above).unwrap();
+    for (config, change) in [
+        ("debug-assertions = true", "a config above the workspace"),
+        ("overflow-checks = true", "an edit to that config"),
+    ] {
+        let text = format!("[profile.release]\n{config}\n");
+        std::fs::write(above.join("config.toml"), text).unwrap();
+        assert_eq!(cache(&s.ci_env(&fmt, &checks)), "miss", "{change}");
+        assert_eq!(cache(&s.ci_env(&fmt, &checks)), "hit", "{change}");
+    }
+    // The toolchain file.
+    s.append("rust-toolchain.toml", "\n# an edit\n");
+    assert_eq!(
+        cache(&s.ci_env(&fmt, &checks)),
+        "miss",
+        "rust-toolchain.toml"
+    );
+}
+
+/// Removes a folder when dropped, also when the test fails.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Pids of live processes whose command line mentions `needle`.
+#[cfg(target_os = "linux")]
+fn processes_mentioning(needle: &str) -> Vec<i32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let zombie = stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z'));
+        if !zombie && String::from_utf8_lossy(&cmdline).contains(needle) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// SIGKILLs what a failed assertion would leave running.
+#[cfg(target_os = "linux")]
+struct KillOnDrop(String);
+
+#[cfg(target_os = "linux")]
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for pid in processes_mentioning(&self.0) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_signal_to_ci_alone_reaches_every_step_and_leaves_no_process() {
+    use nix::sys::signal::{Signal, kill};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    if nested() {
+        return;
+    }
+    let s = Scratch::new();
+    // One test that never ends, on one board.
+    s.write(
+        "qemu/tests.toml",
+        "[[test]]\nname = \"hang\"\npackage = \"fw-fixtures\"\nboards = [\"lm3s6965evb\"]\nexpect_regex = [\"never\"]\ntimeout = 600\n",
+    );
+    let needle = s.target.display().to_string();
+    let _cleanup = KillOnDrop(needle.clone());
+    let hang = s.target.join("images/lm3s6965evb/release/fw-fixtures/hang");
+    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        let child = s
+            .ci_command(&["--no-cache", "--step", "qemu"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start ci");
+        let until = Instant::now() + Duration::from_secs(600);
+        while processes_mentioning(&hang.display().to_string()).is_empty() {
+            assert!(Instant::now() < until, "the hanging test never started");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // To ci alone, not to its process group.
+        kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+        let out = child.wait_with_output().expect("ci exits");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(130), "{signal:?}:\n{text}");
+        assert!(
+            text.contains("interrupted: step `qemu`: `cargo xtask qemu --junit")
+                && text.contains(&format!("{} sent to its process group", signal.as_str()))
+                && text.contains(&format!("ci stopped by {}", signal.as_str())),
+            "{signal:?}:\n{text}"
+        );
+        // The step's xtask printed what it stopped: its QEMU.
+        assert!(
+            text.contains("interrupted: lm3s6965evb/hang (QEMU pid"),
+            "{signal:?}:\n{text}"
+        );
+        // Reaping by init can trail the exit of ci by a moment.
+        let until = Instant::now() + Duration::from_secs(2);
+        while !processes_mentioning(&needle).is_empty() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let left = processes_mentioning(&needle);
+        assert!(
+            left.is_empty(),
+            "{signal:?}: processes outlived ci: {left:?}\n{text}"
+        );
+        assert_eq!(s.ci_json()["status"], "failed", "{signal:?}");
+    }
+}
+
+#[test]
+fn size_check_fails_without_its_budgets_or_with_an_empty_baseline() {
+    if nested() {
+        return;
+    }
+    let s = Scratch::new();
+    let size_check = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .arg("size-check")
+            .current_dir(&s.root)
+            .env("CARGO_TARGET_DIR", &s.target)
+            .output()
+            .expect("run size-check");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    std::fs::remove_file(s.root.join("qemu/budgets.toml")).unwrap();
+    let (code, err) = size_check();
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("qemu/budgets.toml does not exist"), "{err}");
+    std::fs::copy(
+        source_root().join("qemu/budgets.toml"),
+        s.root.join("qemu/budgets.toml"),
+    )
+    .unwrap();
+    for empty in ["", "[]\n"] {
+        s.write("qemu/size-baseline.json", empty);
+        let (code, err) = size_check();
+        assert_eq!(code, Some(1), "{empty:?}: {err}");
+        assert!(
+            err.contains("qemu/size-baseline.json lists no image"),
+            "{empty:?}: {err}"
+        );
+    }
+    let run = s.ci(&["--step", "size-check"]);
+    assert_fails_naming(&s, &run, "size-check");
 }

@@ -1132,3 +1132,408 @@ fn a_corrupted_defmt_frame_is_a_clear_error() {
         );
     }
 }
+
+/// One fixture test on the Cortex-M3 board.
+fn arm_test(name: &str, bin: &str, output: &str) -> String {
+    format!(
+        "[[test]]\nname = \"{name}\"\npackage = \"fw-fixtures\"\nbin = \"{bin}\"\nboards = [\"lm3s6965evb\"]\n{output}\n"
+    )
+}
+
+/// A scratch folder holding `tests.toml` with one fixture test on the
+/// Cortex-M3 board.
+fn one_test(tag: &str, name: &str, bin: &str, output: &str) -> (Scratch, PathBuf) {
+    let s = Scratch::new(tag);
+    let m = s.write("tests.toml", &arm_test(name, bin, output));
+    (s, m)
+}
+
+fn qemu_with(manifest: &Path, extra: &[&str]) -> (Output, String, String) {
+    let o = xtask()
+        .args(["qemu", "--manifest"])
+        .arg(manifest)
+        .args(extra)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    (o, out, err)
+}
+
+#[test]
+fn a_run_that_selects_nothing_fails_naming_the_filters() {
+    let s = Scratch::new("empty");
+    let empty = s.write("empty.toml", "");
+    let (o, out, err) = qemu_with(&empty, &[]);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(
+        err.contains("no test selected")
+            && err.contains("has no [[test]]")
+            && err.contains("--allow-empty"),
+        "{err}"
+    );
+    let (o, out, err) = qemu_with(&empty, &["--allow-empty"]);
+    assert!(o.status.success(), "--allow-empty opts out: {out}{err}");
+
+    let one = s.write(
+        "one.toml",
+        &arm_test("pass", "pass", "expect_regex = [\"^PASS\"]"),
+    );
+    for (filters, named) in [
+        (&["--target", "riscv"][..], "--target riscv"),
+        (
+            &["--test", "pass", "--target", "sifive_e"][..],
+            "--target sifive_e --test pass",
+        ),
+        (&["--subset", "2/2"][..], "--subset 2/2"),
+    ] {
+        let (o, out, err) = qemu_with(&one, filters);
+        assert_eq!(o.status.code(), Some(1), "{filters:?}: {out}{err}");
+        assert!(
+            err.contains("no test selected") && err.contains(named),
+            "{filters:?}: {err}"
+        );
+        assert!(!out.contains("tests in"), "nothing ran: {out}");
+    }
+
+    let bad = s.write(
+        "bad.toml",
+        "[[test]]\nname = \"a\"\npackage = \"fw-fixtures\"\nexpect_regex = []\n",
+    );
+    let (o, _, err) = qemu_with(&bad, &["--list"]);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("line 4, column 16") && err.contains("expect_regex = []"),
+        "{err}"
+    );
+
+    // Everything selected is quarantined: nothing ran, so nothing passed.
+    let skipped = s.write(
+        "skipped.toml",
+        &arm_test(
+            "pass",
+            "pass",
+            "expect_regex = [\"^PASS\"]\nskip = \"quarantined\"",
+        ),
+    );
+    let (o, out, err) = qemu_with(&skipped, &[]);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(
+        err.contains("no test ran: all 1 selected tests are skipped"),
+        "{err}"
+    );
+}
+
+#[test]
+fn timeouts_outside_1_ms_to_24_h_are_refused_naming_the_field_or_flag() {
+    let s = Scratch::new("timeouts");
+    for t in ["1e30", "1e-12", "0.0001", "90000"] {
+        let m = s.write(
+            "t.toml",
+            &arm_test(
+                "pass",
+                "pass",
+                &format!("expect_regex = [\"^PASS\"]\ntimeout = {t}"),
+            ),
+        );
+        let (o, out, err) = qemu_with(&m, &["--list"]);
+        assert_eq!(o.status.code(), Some(1), "timeout = {t}: {out}{err}");
+        assert!(
+            err.contains("line 7, column 11")
+                && err.contains("timeout =")
+                && err.contains("from 1 ms (0.001) to 24 h (86400)"),
+            "timeout = {t}: {err}"
+        );
+    }
+    let m = s.write(
+        "ok.toml",
+        &arm_test("pass", "pass", "expect_regex = [\"^PASS\"]\ntimeout = 20"),
+    );
+    for (flag, value) in [
+        ("--timeout", "1e30"),
+        ("--timeout", "1e-12"),
+        ("--timeout-multiplier", "0"),
+    ] {
+        let (o, out, err) = qemu_with(&m, &["--list", flag, value]);
+        assert_eq!(o.status.code(), Some(2), "{flag} {value}: {out}{err}");
+        assert!(
+            err.contains(flag) && err.contains(value),
+            "{flag} {value}: {err}"
+        );
+    }
+    for multiplier in ["1e300", "4321.5"] {
+        let (o, out, err) = qemu_with(&m, &["--list", "--timeout-multiplier", multiplier]);
+        assert_eq!(o.status.code(), Some(1), "× {multiplier}: {out}{err}");
+        assert!(
+            err.contains("test `pass`")
+                && err.contains(&format!("timeout 20s × --timeout-multiplier {multiplier}"))
+                && err.contains("to 24 h"),
+            "× {multiplier}: {err}"
+        );
+    }
+    let (o, out, err) = qemu_with(&m, &["--list", "--timeout-multiplier", "2"]);
+    assert!(o.status.success(), "{out}{err}");
+}
+
+#[test]
+fn parallel_runs_in_one_checkout_never_collide() {
+    let Some(()) = qemu_or_skip() else { return };
+    let (s, m) = one_test(
+        "parallel",
+        "pass",
+        "pass",
+        "expect_regex = [\"^PASS pass$\"]",
+    );
+    // Build once, so the rounds below race on their reports, not on cargo.
+    let (o, out, err) = qemu_with(&m, &[]);
+    assert!(o.status.success(), "{out}{err}");
+    for round in 0..3 {
+        let runs: Vec<_> = (0..4)
+            .map(|_| {
+                xtask()
+                    .args(["qemu", "--manifest"])
+                    .arg(&m)
+                    .arg("--json")
+                    .arg(s.0.join("r.json"))
+                    .arg("--junit")
+                    .arg(s.0.join("r.xml"))
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for run in runs {
+            let o = run.wait_with_output().unwrap();
+            let (out, err) = text(&o);
+            assert!(o.status.success(), "round {round}:\n{out}{err}");
+        }
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(s.0.join("r.json")).unwrap()).unwrap();
+        assert_eq!(report["summary"]["passed"], 1, "round {round}");
+    }
+    let mut left: Vec<String> = std::fs::read_dir(&s.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["r.json", "r.xml", "tests.toml"],
+        "no temporary file is left"
+    );
+}
+
+#[test]
+fn transcript_problems_say_what_the_file_is() {
+    let s = Scratch::new("transcripts");
+    std::fs::create_dir_all(s.0.join("a-dir")).unwrap();
+    std::fs::write(s.0.join("latin1.txt"), b"caf\xe9\n").unwrap();
+    let manifest = [
+        arm_test("dir", "pass", "expected = \"a-dir\""),
+        arm_test("latin1", "pass", "expected = \"latin1.txt\""),
+        arm_test("gone", "pass", "expected = \"gone.txt\""),
+    ]
+    .concat();
+    let m = s.write("tests.toml", &manifest);
+    let json = s.0.join("r.json");
+    let (o, out, err) = qemu_with(&m, &["--json", json.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for (name, why) in [
+        ("dir", "a-dir of test `dir` is a directory, not a file"),
+        (
+            "latin1",
+            "latin1.txt of test `latin1` is not UTF-8 text (invalid byte at offset 3); `match = \"exact\"` compares any bytes",
+        ),
+        ("gone", "gone.txt of test `gone` is missing"),
+    ] {
+        let t = report["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap();
+        assert_eq!(t["status"], "error", "{t}");
+        assert!(t["reason"].as_str().unwrap().ends_with(why), "{t}");
+    }
+}
+
+#[test]
+fn elf_with_target_is_checked_before_qemu_starts() {
+    let s = Scratch::new("elf-check");
+    let text_file = s.write("notes.elf", "not an ELF at all\n");
+    let riscv = elf(RISCV, "pass");
+    let mut cases = vec![
+        (
+            riscv.clone(),
+            "the ELF is EM_RISCV but board `lm3s6965evb` is thumbv7m-none-eabi",
+        ),
+        (text_file, "not an ELF"),
+    ];
+    if Path::new("/bin/ls").is_file() {
+        cases.push((PathBuf::from("/bin/ls"), "/bin/ls: "));
+    }
+    for (path, why) in cases {
+        let started = Instant::now();
+        let (o, out, err) = run_elf(ARM, &path, &["--timeout", "5"]);
+        assert_eq!(o.status.code(), Some(1), "{}: {out}{err}", path.display());
+        assert!(
+            err.contains(why) && err.contains("nothing was run") && !out.contains("verdict:"),
+            "{}: {out}{err}",
+            path.display()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "QEMU was started"
+        );
+    }
+}
+
+#[test]
+fn a_huge_output_mismatch_prints_a_bounded_diff_and_keeps_the_whole_one() {
+    let Some(()) = qemu_or_skip() else { return };
+    let s = Scratch::new("bigdiff");
+    let expected: String = (0..20_000)
+        .map(|i| format!("expected line {i}\n"))
+        .collect();
+    s.write("noisy.txt", &expected);
+    let m = s.write(
+        "tests.toml",
+        &arm_test("noisy", "noisy", "expected = \"noisy.txt\""),
+    );
+    let (o, out, err) = qemu_with(&m, &[]);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(out.len() < 100 * 1024, "{} bytes printed", out.len());
+    let pointer = out
+        .lines()
+        .find(|l| l.contains("more lines; the whole diff is in "))
+        .unwrap_or_else(|| panic!("no pointer to the whole diff:\n{out}"));
+    let path = pointer.rsplit("the whole diff is in ").next().unwrap();
+    let diff = std::fs::read_to_string(path).unwrap();
+    assert!(
+        diff.contains("-expected line 19999") && diff.contains("+noise 0: not a transcript line"),
+        "{path}"
+    );
+}
+
+/// Runs `argv` on a pseudo-terminal (util-linux `script`) with `TERM`
+/// set, and returns what the terminal showed; `None` without `script`.
+fn on_a_terminal(argv: &[&str], term: &str) -> Option<String> {
+    let script = Command::new("script").arg("--version").output();
+    if !script.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: util-linux `script` is not installed");
+        return None;
+    }
+    let line = shlex::try_join(argv.iter().copied()).unwrap();
+    let o = Command::new("script")
+        .args(["-q", "-e", "-c", &line, "/dev/null"])
+        .current_dir(root())
+        .env("TERM", term)
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    Some(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+#[test]
+fn a_dumb_terminal_gets_no_colour() {
+    let Some(()) = qemu_or_skip() else { return };
+    let (_s, m) = one_test("dumb", "exit3", "exit3", "expect_regex = [\"^x\"]");
+    let exe = env!("CARGO_BIN_EXE_xtask");
+    let argv = [exe, "qemu", "--manifest", m.to_str().unwrap()];
+    let Some(colour) = on_a_terminal(&argv, "xterm-256color") else {
+        return;
+    };
+    assert!(
+        colour.contains("\x1b[31mfailed"),
+        "a capable terminal gets colour:\n{colour}"
+    );
+    let dumb = on_a_terminal(&argv, "dumb").unwrap();
+    assert!(
+        dumb.contains("failed") && dumb.contains("1 failed"),
+        "{dumb}"
+    );
+    assert!(
+        !dumb.contains('\x1b'),
+        "escape sequences on a dumb terminal:\n{dumb:?}"
+    );
+}
+
+#[test]
+fn an_unwritable_report_path_fails_before_anything_runs() {
+    let (s, m) = one_test("json-dir", "pass", "pass", "expect_regex = [\"^PASS\"]");
+    let dir = s.0.join("reports");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = s.write("a-file", "");
+    for (flag, path, why) in [
+        ("--json", dir.clone(), "is a directory"),
+        ("--junit", file.join("r.xml"), "cannot be written"),
+    ] {
+        let (o, out, err) = qemu_with(&m, &[flag, path.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{flag}: {out}{err}");
+        assert!(
+            err.contains(&format!("{flag} {}: {why}", path.display())),
+            "{err}"
+        );
+        assert!(!out.contains("tests in"), "it ran: {out}{err}");
+    }
+    let mut left: Vec<String> = std::fs::read_dir(&s.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["a-file", "reports", "tests.toml"], "no stray file");
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+}
+
+#[test]
+fn rerun_hints_are_shell_quoted() {
+    let Some(()) = qemu_or_skip() else { return };
+    let name = "sched;touch${IFS}pwned";
+    let (s, m) = one_test("quoting", name, "exit3", "expect_regex = [\"^PASS\"]");
+    let (o, out, _) = qemu_with(&m, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let hint = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("rerun: "))
+        .unwrap_or_else(|| panic!("no rerun hint:\n{out}"));
+    // Paste the hint into a shell whose `cargo` records its arguments.
+    let bin = s.0.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let fake = bin.join("cargo");
+    std::fs::write(&fake, "#!/bin/sh\nprintf '%s\\n' \"$@\" > args.txt\n").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let shell = Command::new("sh")
+        .args(["-c", hint])
+        .current_dir(&s.0)
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .status()
+        .unwrap();
+    assert!(shell.success(), "{hint}");
+    assert!(
+        !s.0.join("pwned").exists(),
+        "the hint ran a command: {hint}"
+    );
+    let args = std::fs::read_to_string(s.0.join("args.txt")).unwrap();
+    let manifest = m.display().to_string();
+    assert_eq!(
+        args.lines().collect::<Vec<_>>(),
+        [
+            "xtask",
+            "qemu",
+            "--target",
+            "lm3s6965evb",
+            "--test",
+            name,
+            "--manifest",
+            &manifest
+        ],
+        "{hint}"
+    );
+}

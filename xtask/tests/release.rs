@@ -465,14 +465,9 @@ fn verify_rejects_a_path_traversal_entry() {
     std::fs::write(dir.join(&name), bytes).unwrap();
     reseal(&dir);
 
-    let err = verify_fails(&dir);
-    assert!(
-        err.contains(&format!("entry `{evil}` contains `..` (path traversal)")),
-        "{err}"
-    );
-    assert!(
-        !err.contains("checksum mismatch"),
-        "only the traversal must fail: {err}"
+    fails_only_with(
+        &dir,
+        &format!("entry `{evil}` contains `..` (path traversal)"),
     );
 }
 
@@ -722,7 +717,16 @@ fn kill_9_during_packaging_leaves_no_file_under_its_final_name() {
     let reference = std::fs::read(shared_release().join("SHA256SUMS")).unwrap();
     let parent = scratch("kill");
     let out = parent.join("dist");
-    let staging = parent.join(".dist.partial");
+    // Each run stages in a folder of its own: `.dist.<random>.partial`.
+    let is_staging = |name: &str| name.starts_with(".dist.") && name.ends_with(".partial");
+    let staging = || -> Vec<PathBuf> {
+        std::fs::read_dir(&parent)
+            .unwrap()
+            .flatten()
+            .filter(|e| is_staging(&e.file_name().to_string_lossy()))
+            .map(|e| e.path())
+            .collect()
+    };
     let mut seed = std::process::id() as u64 ^ 0x9e37_79b9_7f4a_7c15;
     let mut random = move |below: u64| {
         seed ^= seed << 13;
@@ -737,10 +741,10 @@ fn kill_9_during_packaging_leaves_no_file_under_its_final_name() {
         if round % 4 == 0 && out.exists() {
             std::fs::remove_dir_all(&out).unwrap();
         }
-        // Left by the previous round's kill; the release removes it too,
+        // Left by the previous round's kill; the release removes them too,
         // but the wait below must see this round's own staging folder.
-        if staging.exists() {
-            std::fs::remove_dir_all(&staging).unwrap();
+        for stale in staging() {
+            std::fs::remove_dir_all(&stale).unwrap();
         }
         let mut child = xtask(&root(), &["release", "--out"])
             .arg(&out)
@@ -749,7 +753,7 @@ fn kill_9_during_packaging_leaves_no_file_under_its_final_name() {
             .spawn()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(300);
-        while !staging.exists() && child.try_wait().unwrap().is_none() {
+        while staging().is_empty() && child.try_wait().unwrap().is_none() {
             assert!(Instant::now() < deadline, "release never started packaging");
             std::thread::sleep(Duration::from_micros(200));
         }
@@ -772,7 +776,7 @@ fn kill_9_during_packaging_leaves_no_file_under_its_final_name() {
         for entry in std::fs::read_dir(&parent).unwrap() {
             let name = entry.unwrap().file_name().to_string_lossy().into_owned();
             assert!(
-                [".dist.partial", ".dist.old", "dist"].contains(&name.as_str()),
+                is_staging(&name) || [".dist.old", "dist"].contains(&name.as_str()),
                 "round {round}: unexpected `{name}` beside the release"
             );
         }
@@ -789,6 +793,140 @@ fn kill_9_during_packaging_leaves_no_file_under_its_final_name() {
     );
     // The last round's leftovers are cleaned up by the next release.
     run_ok(xtask(&root(), &["release", "--out"]).arg(&out));
-    assert!(!staging.exists() && !parent.join(".dist.old").exists());
+    assert!(staging().is_empty() && !parent.join(".dist.old").exists());
     assert_eq!(std::fs::read(out.join("SHA256SUMS")).unwrap(), reference);
+}
+
+/// Rebuilds the first archive of `dir` with `extra` appended after its
+/// members (built with the tar crate), and reseals the release, so only the
+/// archive's contents can fail verification.
+fn append_to_first_archive(
+    dir: &Path,
+    extra: impl FnOnce(&mut tar::Builder<Vec<u8>>, &str),
+) -> String {
+    let name = archives(dir).remove(0);
+    let root_folder = name.trim_end_matches(".tar.gz").to_string();
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(0o755);
+    h.set_size(0);
+    tar.append_data(&mut h, format!("{root_folder}/"), std::io::empty())
+        .unwrap();
+    for (path, data) in members(&dir.join(&name)) {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        tar.append_data(&mut h, path, data.as_slice()).unwrap();
+    }
+    extra(&mut tar, &root_folder);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &tar.into_inner().unwrap()).unwrap();
+    std::fs::write(dir.join(&name), gz.finish().unwrap()).unwrap();
+    reseal(dir);
+    root_folder
+}
+
+fn append_symlink(tar: &mut tar::Builder<Vec<u8>>, path: &str, target: &str) {
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_mode(0o777);
+    h.set_size(0);
+    tar.append_link(&mut h, path, target).unwrap();
+}
+
+fn append_file(tar: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]) {
+    let mut h = tar::Header::new_ustar();
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    tar.append_data(&mut h, path, data).unwrap();
+}
+
+#[test]
+fn verify_rejects_a_chain_of_links_that_escapes() {
+    let dir = copy_of_release("link-chain");
+    // `s1` is the root folder itself, so `up` is the folder above it, and
+    // `up/evil.txt` lands outside the root folder once extracted.
+    let root_folder = append_to_first_archive(&dir, |tar, r| {
+        append_symlink(tar, &format!("{r}/s1"), ".");
+        append_symlink(tar, &format!("{r}/up"), "s1/..");
+        append_file(tar, &format!("{r}/up/evil.txt"), b"owned\n");
+    });
+    fails_only_with(
+        &dir,
+        &format!("entry `{root_folder}/up`: link to `s1/..` leads outside the root folder"),
+    );
+}
+
+/// `--verify` fails on `dir` with `problem`, and with no checksum problem.
+fn fails_only_with(dir: &Path, problem: &str) {
+    let err = verify_fails(dir);
+    assert!(err.contains(problem), "{err}");
+    assert!(
+        !err.contains("checksum mismatch"),
+        "only {problem:?}: {err}"
+    );
+}
+
+#[test]
+fn verify_rejects_a_member_that_the_archive_manifest_does_not_list() {
+    let dir = copy_of_release("unlisted-member");
+    let root_folder = append_to_first_archive(&dir, |tar, r| {
+        append_file(tar, &format!("{r}/extra.bin"), b"not in manifest.json\n");
+    });
+    fails_only_with(
+        &dir,
+        &format!("member `{root_folder}/extra.bin` is not listed in manifest.json"),
+    );
+}
+
+#[test]
+fn a_release_over_files_it_did_not_write_refuses_and_keeps_them() {
+    let dir = copy_of_release("foreign-files");
+    std::fs::write(dir.join("notes.txt"), b"mine").unwrap();
+    let out = xtask(&root(), &["release", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "the release replaced a folder with foreign files"
+    );
+    assert!(
+        err.contains("holds files that no release wrote (notes.txt)") && err.contains("refusing"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(dir.join("notes.txt")).unwrap(), b"mine");
+    std::fs::remove_file(dir.join("notes.txt")).unwrap();
+    run_ok(xtask(&root(), &["release", "--verify"]).arg(&dir));
+}
+
+/// The state a crash between the two renames of a release without
+/// `RENAME_EXCHANGE` leaves: the previous release in `.dist.old`, no
+/// `dist`, and a staging folder. The next run, even one that then fails,
+/// moves the previous release back before it deletes anything.
+#[test]
+fn a_release_moved_aside_by_a_crash_is_restored_by_the_next_run() {
+    let reference = std::fs::read(shared_release().join("SHA256SUMS")).unwrap();
+    let parent = copy_of_release("moved-aside")
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    std::fs::rename(parent.join("dist"), parent.join(".dist.old")).unwrap();
+    std::fs::create_dir_all(parent.join(".dist.partial")).unwrap();
+    std::fs::write(parent.join(".dist.partial/SHA256SUMS"), b"half").unwrap();
+    let out = xtask(&root(), &["release", "--tag", "v999.0.0", "--out"])
+        .arg(parent.join("dist"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("v999.0.0"), "{err}");
+    assert!(err.contains("restored the previous release"), "{err}");
+    assert_eq!(
+        std::fs::read(parent.join("dist/SHA256SUMS")).unwrap(),
+        reference
+    );
+    assert!(!parent.join(".dist.old").exists() && !parent.join(".dist.partial").exists());
+    run_ok(xtask(&root(), &["release", "--verify"]).arg(parent.join("dist")));
 }

@@ -13,6 +13,14 @@ fn arm_image(name: &str, main_size: u32) -> std::path::PathBuf {
     )
 }
 
+/// An empty folder `name` beside `file`.
+fn fresh_dir_beside(file: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let dir = file.parent().unwrap().join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 #[test]
 fn accounts_flash_ram_and_sections_from_pt_load() {
     let elf = arm_image("account-arm.elf", 0x200);
@@ -180,9 +188,7 @@ fn budgets_file_limits_apply_by_glob() {
 #[test]
 fn growth_over_the_threshold_fails_and_update_baseline_moves_it() {
     let old = arm_image("grow-old.elf", 0x200);
-    let dir = old.parent().unwrap().join("grow");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir_beside(&old, "grow");
     let elf = dir.join("app.elf");
     let baseline = dir.join("baseline.json");
     let (elf_s, base_s) = (elf.to_str().unwrap(), baseline.to_str().unwrap());
@@ -344,4 +350,88 @@ fn table_shows_regions_and_section_split() {
         "{out}"
     );
     assert!(out.contains("reserved 2048 (.stack 2048)"), "{out}");
+}
+
+/// Runs size-check on `elf` with `args` and returns (exit code, stderr).
+fn checked(elf: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
+    let o = size_check(&[&["--elf", elf.to_str().unwrap()], args].concat());
+    (o.status.code(), text(&o).1)
+}
+
+#[test]
+fn checks_that_would_switch_off_silently_are_errors_naming_the_file() {
+    let elf = arm_image("silent.elf", 0x200);
+    let dir = fresh_dir_beside(&elf, "silent");
+    let file = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let missing = dir.join("missing.toml").display().to_string();
+    let (code, err) = checked(&elf, &["--budgets", &missing]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!("budgets file {missing} does not exist")),
+        "{err}"
+    );
+
+    for (name, text) in [
+        ("empty.json", ""),
+        ("list.json", "[]"),
+        ("images.json", "{\"images\": []}"),
+    ] {
+        let base = file(name, text);
+        let (code, err) = checked(&elf, &["--baseline", &base]);
+        assert_eq!(code, Some(1), "{name}: {err}");
+        assert!(
+            err.contains(&base) && err.contains("lists no image"),
+            "{name}: {err}"
+        );
+    }
+    let gone = dir.join("gone.json").display().to_string();
+    let (code, err) = checked(&elf, &["--baseline", &gone]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&gone) && err.contains("--no-baseline"),
+        "{err}"
+    );
+    // A deliberate "no baseline" says so.
+    let (code, err) = checked(&elf, &["--no-baseline"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _) = checked(&elf, &["--no-baseline", "--baseline", &gone]);
+    assert_eq!(code, Some(2), "--no-baseline conflicts with --baseline");
+
+    for (name, text, flag, needles) in [
+        (
+            "typo.toml",
+            "[[budget]]\nimage = \"lm3s6965/*\"\nflash = \"1 KiB\"\n",
+            "--budgets",
+            ["typo.toml", "budget `lm3s6965/*` matches no image"],
+        ),
+        (
+            "boards.json",
+            "{\"images\": [{\"image\": \"mps9/silent.elf\", \"flash_bytes\": 1, \"ram_bytes\": 1}]}",
+            "--baseline",
+            [
+                "silent/boards.json: image `mps9/silent.elf`",
+                "board `mps9`, which qemu/boards.toml does not have",
+            ],
+        ),
+        (
+            "over.toml",
+            "[[budget]]\nimage = \"lm3s6965evb/*\"\nram = \"150 %\"\n",
+            "--budgets",
+            ["over.toml", "more than the whole region (100 %)"],
+        ),
+    ] {
+        let (code, err) = checked(&elf, &[flag, &file(name, text)]);
+        assert_eq!(code, Some(1), "{name}: {err}");
+        assert!(needles.iter().all(|n| err.contains(n)), "{name}: {err}");
+    }
+    let (code, err) = checked(&elf, &["--flash-limit", "101%"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--flash-limit") && err.contains("100 %"),
+        "{err}"
+    );
 }

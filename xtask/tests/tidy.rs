@@ -3,7 +3,7 @@
 //! the tests below run it on this checkout and, to prove that it can fail,
 //! on a scratch copy broken on purpose.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -299,6 +299,72 @@ fn processes_and_unsafe_code_stay_in_their_modules() {
     assert_clean("process and unsafe boundaries", problems);
 }
 
+/// How many lines above a rename its fault point may stand.
+const POINT_WINDOW: usize = 4;
+
+/// Every call in xtask/src (outside `#[cfg(test)]` modules) that moves a
+/// file or folder under a final name (`rename`, `renameat2`, `persist`)
+/// has a `fault::point("<name>", …)` in the lines just above it, each
+/// point of `xtask::fault::POINTS` stands at exactly one call site, and no
+/// call site names a point that is not in the list. So a new rename cannot
+/// escape the crash tests, which kill xtask at every point of the list.
+fn renames_without_fault_points(root: &Path) -> Vec<String> {
+    let call =
+        regex::Regex::new(r"(^|[^A-Za-z0-9_])(renameat2|rename|persist|persist_noclobber)\(")
+            .unwrap();
+    let point = regex::Regex::new(r#"fault::point\(\s*"([^"]+)""#).unwrap();
+    let mut problems = Vec::new();
+    let mut sites: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for file in rust_files(root, "xtask/src") {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        let lines: Vec<&str> = code.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let at = format!("{}:{}", rel(root, &file), i + 1);
+            if let Some(p) = point.captures(line) {
+                sites.entry(p[1].to_string()).or_default().push(at.clone());
+            }
+            let code_part = line.split("//").next().unwrap_or("");
+            if !call.is_match(code_part) || code_part.trim_start().starts_with("fn ") {
+                continue;
+            }
+            let above = &lines[i.saturating_sub(POINT_WINDOW)..i];
+            if !above.iter().any(|l| point.is_match(l)) {
+                problems.push(format!(
+                    "{at}: `{}` without a fault point above it",
+                    line.trim()
+                ));
+            }
+        }
+    }
+    for name in xtask::fault::POINTS {
+        match sites.get(*name).map(Vec::len) {
+            Some(1) => {}
+            None => problems.push(format!("fault point `{name}` stands nowhere in xtask/src")),
+            Some(_) => problems.push(format!(
+                "fault point `{name}` stands at several call sites: {:?}",
+                sites[*name]
+            )),
+        }
+    }
+    for (name, at) in &sites {
+        if !xtask::fault::POINTS.contains(&name.as_str()) {
+            problems.push(format!(
+                "{at:?}: fault point `{name}` is not in xtask::fault::POINTS"
+            ));
+        }
+    }
+    problems
+}
+
+#[test]
+fn every_rename_has_a_fault_point() {
+    assert_clean(
+        "renames and fault points",
+        renames_without_fault_points(&root()),
+    );
+}
+
 /// The working tree's files (git's view) copied to a fresh scratch folder.
 fn scratch_copy(name: &str) -> PathBuf {
     let src = root();
@@ -363,6 +429,22 @@ fn an_image_missing_from_the_manifest_fails_the_manifest_check() {
     assert_eq!(
         problems,
         ["fw-tests binary `unlisted` has no [[test]] in qemu/tests.toml"],
+    );
+}
+
+#[test]
+fn a_rename_without_a_fault_point_is_found() {
+    let copy = scratch_copy("renames");
+    let file = copy.join("xtask/src/workspace.rs");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let added = "\npub fn publish(a: &Path, b: &Path) -> std::io::Result<()> {\n    std::fs::rename(a, b)\n}\n";
+    std::fs::write(&file, format!("{text}{added}")).unwrap();
+    let problems = renames_without_fault_points(&copy);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with("xtask/src/workspace.rs:")
+            && problems[0].contains("`std::fs::rename(a, b)` without a fault point"),
+        "{problems:?}"
     );
 }
 

@@ -14,6 +14,27 @@
 
 use std::time::Duration;
 
+/// The shortest timeout a test may have (after `--timeout-multiplier`):
+/// the deadline is polled every few milliseconds, so less cannot be met.
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+/// The longest: a day, far beyond any emulated test; more is a typo.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// `secs` seconds as a timeout.
+///
+/// Errors: `secs` is not a number of seconds from [`MIN_TIMEOUT`] to
+/// [`MAX_TIMEOUT`]; the message gives the bounds.
+pub fn timeout_from_secs(secs: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| (MIN_TIMEOUT..=MAX_TIMEOUT).contains(d))
+        .ok_or_else(|| {
+            format!(
+                "{secs:?} is not a positive number of seconds from 1 ms (0.001) to 24 h (86400)"
+            )
+        })
+}
+
 /// What the host reports about a QEMU process at one instant.
 // Only Linux has the accounting behind `Starved` and `Cpu`.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
@@ -152,6 +173,20 @@ mod tests {
             let next = wall + next_check(10 * S, wall, sample);
             assert!(!expired(10 * S, next - Duration::from_millis(1), sample));
             assert!(expired(10 * S, next, sample) || matches!(sample, Sample::Cpu(_)));
+        }
+    }
+
+    #[test]
+    fn timeouts_are_bounded() {
+        assert_eq!(timeout_from_secs(2.5), Ok(Duration::from_millis(2500)));
+        assert_eq!(timeout_from_secs(0.001), Ok(MIN_TIMEOUT));
+        assert_eq!(timeout_from_secs(86400.0), Ok(MAX_TIMEOUT));
+        for bad in [1e30, 1e-12, 0.0, -1.0, 86400.5, f64::NAN, f64::INFINITY] {
+            let e = timeout_from_secs(bad).unwrap_err();
+            assert!(
+                e.contains("from 1 ms (0.001) to 24 h (86400)"),
+                "{bad}: {e}"
+            );
         }
     }
 

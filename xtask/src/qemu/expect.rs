@@ -176,7 +176,10 @@ fn marker_reason(line: &Line, re: &Regex) -> String {
 }
 
 fn diff(expected: &str, actual: &str) -> String {
-    TextDiff::from_lines(expected, actual)
+    // A huge transcript gets a coarser diff rather than a slow one.
+    TextDiff::configure()
+        .timeout(std::time::Duration::from_secs(1))
+        .diff_lines(expected, actual)
         .unified_diff()
         .context_radius(3)
         .header("expected", "actual")

@@ -109,9 +109,10 @@ impl Manifest {
     /// Reads and validates `path` against `boards`.
     ///
     /// Errors: unreadable file; TOML syntax, unknown or mistyped fields,
-    /// duplicate names, unknown boards, bad regexes, `exit_code` outside
-    /// 0..=255, `timeout` not positive, or neither/both of `expected` and
-    /// `expect_regex`, each with line and column.
+    /// duplicate names, unknown boards, bad regexes, an empty
+    /// `expect_regex`, `exit_code` outside 0..=255, `timeout` outside 1 ms
+    /// to 24 h, or neither/both of `expected` and `expect_regex`, each with
+    /// line and column.
     pub fn load(path: &Path, boards: &Boards) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read test manifest {}", path.display()))?;
@@ -139,15 +140,16 @@ impl Test {
     /// failure markers are the test's `fail_regex`, else the manifest's,
     /// else the board's, else [`FailMarkers::defaults`].
     ///
-    /// Errors: the transcript file is missing or unreadable.
+    /// Errors: the transcript file is missing, a directory, unreadable, or
+    /// (with `match = "lines"`) not UTF-8.
     pub fn expectation(&self, dir: &Path, board: &Board) -> Result<Expectation> {
         let output = match &self.output {
             OutputSpec::Regex(r) => Output::Ordered(r.clone()),
             OutputSpec::Expected(file) => {
                 let path = dir.join(file.replace("{board}", &board.name));
-                let bytes = std::fs::read(&path).with_context(|| {
-                    format!(
-                        "expected transcript {} of test `{}` is missing",
+                let bytes = read_transcript(&path, self.verdict.matching).map_err(|why| {
+                    anyhow::anyhow!(
+                        "expected transcript {} of test `{}` {why}",
                         path.display(),
                         self.name
                     )
@@ -168,6 +170,28 @@ impl Test {
                 .unwrap_or_else(FailMarkers::defaults),
         })
     }
+}
+
+/// A transcript file's bytes, or what is wrong with it, as the end of a
+/// sentence: missing, a directory, unreadable, or, for a line-matched
+/// transcript, not UTF-8 (with the offset of the first bad byte). An exact
+/// transcript may hold any bytes, as the guest may print them.
+pub fn read_transcript(path: &Path, matching: Match) -> std::result::Result<Vec<u8>, String> {
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => "is missing".to_owned(),
+        std::io::ErrorKind::IsADirectory => "is a directory, not a file".to_owned(),
+        _ if path.is_dir() => "is a directory, not a file".to_owned(),
+        _ => format!("cannot be read: {e}"),
+    })?;
+    if matching == Match::Lines
+        && let Err(e) = std::str::from_utf8(&bytes)
+    {
+        return Err(format!(
+            "is not UTF-8 text (invalid byte at offset {}); `match = \"exact\"` compares any bytes",
+            e.valid_up_to()
+        ));
+    }
+    Ok(bytes)
 }
 
 fn parse(text: &str, boards: &Boards) -> Result<Vec<Test>> {
@@ -254,6 +278,12 @@ fn output_spec(
         (Some(file), None) => Ok(OutputSpec::Expected(file)),
         (None, Some(res)) => {
             let span = res.span();
+            if res.get_ref().is_empty() {
+                bail!(
+                    "{}: test `{name}`: expect_regex = [] would accept any output; list at least one regex",
+                    at.at(span)
+                );
+            }
             let mut compiled = Vec::new();
             for (i, r) in res.into_inner().iter().enumerate() {
                 compiled.push(Regex::new(r).with_context(|| {
@@ -306,14 +336,9 @@ fn timeout(
     let Some(t) = timeout else {
         return Ok(None);
     };
-    let secs = *t.get_ref();
-    if !(secs > 0.0 && secs.is_finite()) {
-        bail!(
-            "{}: test `{name}`: timeout must be a positive number of seconds",
-            at.at(t.span())
-        );
-    }
-    Ok(Some(Duration::from_secs_f64(secs)))
+    super::deadline::timeout_from_secs(*t.get_ref())
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("{}: test `{name}`: timeout = {e}", at.at(t.span())))
 }
 
 #[cfg(test)]
@@ -499,6 +524,24 @@ memory = { flash = { origin = 0, length = 1 }, ram = { origin = 1, length = 1 } 
         assert!(e.contains("line 2") && e.contains("[defaults]"), "{e}");
         let e = err("[defaults]\ntimeout = 3\n");
         assert!(e.contains("timeout"), "{e}");
+    }
+
+    #[test]
+    fn empty_regex_list_and_unbounded_timeouts_are_errors() {
+        let e = err("[[test]]\nname = \"a\"\npackage = \"p\"\nexpect_regex = []\n");
+        assert!(
+            e.contains("line 4, column 16") && e.contains("expect_regex = []"),
+            "{e}"
+        );
+        for t in ["1e30", "1e-12", "0.0001", "86401"] {
+            let e = err(&format!(
+                "[[test]]\nname = \"a\"\npackage = \"p\"\nexpected = \"x\"\ntimeout = {t}\n"
+            ));
+            assert!(
+                e.contains("line 5, column 11") && e.contains("from 1 ms (0.001) to 24 h"),
+                "{t}: {e}"
+            );
+        }
     }
 
     #[test]

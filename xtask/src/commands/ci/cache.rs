@@ -1,19 +1,21 @@
 //! The step cache: a SHA-256 key over everything a step declares as input
 //! (the files its globs match, tool versions, environment variables and its
-//! command lines), and the stored record of its last successful run.
+//! command lines) and over what cargo and rustup read for every step (see
+//! [`super::inputs`]), and the stored record of its last successful run.
 //!
 //! Only successful runs are stored. A hit also needs the step's outputs to
 //! be exactly as that run left them. Cargo's own fingerprints stay in charge
 //! of compilation; this cache only skips whole steps.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::inputs::{self, Source};
 use super::plan::{Step, Tool};
 use crate::boards::Boards;
 use crate::cmd::{describe, shell};
@@ -40,6 +42,9 @@ pub struct Hasher<'a> {
     files: Vec<String>,
     digests: HashMap<String, String>,
     tools: HashMap<Tool, String>,
+    /// The inputs of every step: environment variables and cargo and
+    /// rustup files, as `(tag, value)` fields.
+    common: Vec<(&'static str, String)>,
 }
 
 impl<'a> Hasher<'a> {
@@ -47,7 +52,8 @@ impl<'a> Hasher<'a> {
     /// does not ignore, or, outside a git checkout, every file except the
     /// target directory, `.git` and `.cache`.
     ///
-    /// Errors: the workspace cannot be listed.
+    /// Errors: the workspace cannot be listed, or a cargo configuration
+    /// file exists but cannot be read.
     pub fn new(ws: &'a Workspace) -> Result<Self> {
         let files = list_files(ws)?;
         Ok(Self {
@@ -55,6 +61,7 @@ impl<'a> Hasher<'a> {
             files,
             digests: HashMap::new(),
             tools: HashMap::new(),
+            common: common_fields(&ws.root, &inputs::process_env())?,
         })
     }
 
@@ -74,6 +81,9 @@ impl<'a> Hasher<'a> {
         field(&mut h, "step", step.name);
         for argv in &step.commands {
             field(&mut h, "command", &argv.join("\u{1f}"));
+        }
+        for (tag, value) in &self.common {
+            field(&mut h, tag, value);
         }
         for var in &step.inputs.env {
             let value = std::env::var(var).unwrap_or_default();
@@ -120,6 +130,35 @@ impl<'a> Hasher<'a> {
         self.tools.insert(tool, version.clone());
         version
     }
+}
+
+/// The `(tag, value)` fields of [`inputs::sources`] for commands run in
+/// `root` under `env`: `env` with `NAME=value`, `file` with the path and the
+/// file's SHA-256 or `absent`.
+///
+/// Errors: a file exists but cannot be read.
+fn common_fields(
+    root: &Path,
+    env: &BTreeMap<String, String>,
+) -> Result<Vec<(&'static str, String)>> {
+    inputs::sources(root, env)
+        .into_iter()
+        .map(|source| match source {
+            Source::Env(k, v) => Ok(("env", format!("{k}={v}"))),
+            Source::File(path) => {
+                let digest = match std::fs::read(&path) {
+                    Ok(bytes) => hex(&Sha256::digest(&bytes)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => "absent".into(),
+                    // A directory where a file would be: cargo fails on it too.
+                    Err(_) if path.is_dir() => "directory".into(),
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("cannot read {}", path.display()));
+                    }
+                };
+                Ok(("file", format!("{}:{digest}", path.display())))
+            }
+        })
+        .collect()
 }
 
 /// The tool's version output, or a marker saying why there is none, so an
@@ -295,4 +334,125 @@ fn output_digests(outputs: &[PathBuf]) -> Result<BTreeMap<String, String>> {
         }
     }
     Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::ci::plan::{Inputs, Job};
+
+    /// A step whose key holds nothing but its name and the common inputs.
+    fn bare_step() -> Step {
+        Step {
+            name: "probe",
+            job: Job::Lint,
+            commands: vec![vec!["cargo".into(), "build".into()]],
+            inputs: Inputs::default(),
+            outputs: Vec::new(),
+            junit: None,
+            libtest: false,
+        }
+    }
+
+    /// A workspace root three directories below a scratch folder, a home
+    /// folder beside it, and an environment pointing there.
+    fn layout(tag: &str) -> (PathBuf, PathBuf, BTreeMap<String, String>) {
+        let base = std::env::temp_dir().join(format!("xtask-cache-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let root = base.join("above/ws");
+        std::fs::create_dir_all(&root).unwrap();
+        let env = BTreeMap::from([
+            ("HOME".to_string(), base.join("home").display().to_string()),
+            ("RUSTFLAGS".to_string(), String::new()),
+            (
+                "CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS".to_string(),
+                "false".to_string(),
+            ),
+            ("RUSTUP_TOOLCHAIN".to_string(), "1.95.0".to_string()),
+            ("PATH".to_string(), "/usr/bin".to_string()),
+        ]);
+        (base, root, env)
+    }
+
+    /// Changes `source` on disk or in `env`.
+    fn change(source: &Source, env: &mut BTreeMap<String, String>) {
+        match source {
+            Source::Env(k, v) => {
+                env.insert(k.clone(), format!("{v}-changed"));
+            }
+            Source::File(path) => {
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                let old = std::fs::read(path).unwrap_or_default();
+                std::fs::write(path, [old.as_slice(), b"# changed\n"].concat()).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn changing_any_cargo_input_changes_the_key() {
+        let ws = Workspace::load().unwrap();
+        let (base, root, mut env) = layout("inputs");
+        let mut hasher = Hasher::new(&ws).unwrap();
+        let mut key = |env: &BTreeMap<String, String>| {
+            hasher.common = common_fields(&root, env).unwrap();
+            hasher.key(&bare_step()).unwrap()
+        };
+        let sources = inputs::sources(&root, &env);
+        let has = |s: Source| assert!(sources.contains(&s), "{s:?} is not an input");
+        has(Source::Env(
+            "CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS".into(),
+            "false".into(),
+        ));
+        has(Source::Env("RUSTFLAGS".into(), String::new()));
+        has(Source::File(root.join("rust-toolchain.toml")));
+        has(Source::File(root.join("rust-toolchain")));
+        has(Source::File(base.join("above/.cargo/config.toml")));
+        has(Source::File(base.join(".cargo/config")));
+        has(Source::File(PathBuf::from("/.cargo/config.toml")));
+        has(Source::File(base.join("home/.cargo/config.toml")));
+        assert!(
+            !sources
+                .iter()
+                .any(|s| matches!(s, Source::Env(k, _) if k == "PATH"))
+        );
+
+        let mut changed = 0;
+        for source in &sources {
+            // Files outside the scratch folder are the machine's; each kind
+            // of source is still changed below the scratch folder.
+            if matches!(source, Source::File(p) if !p.starts_with(&base)) {
+                continue;
+            }
+            let before = key(&env);
+            change(source, &mut env);
+            assert_ne!(
+                key(&env),
+                before,
+                "changing {source:?} left the key as it was"
+            );
+            changed += 1;
+        }
+        assert!(changed >= 14, "only {changed} inputs changed");
+        // A variable that was not set before is an input once set.
+        let before = key(&env);
+        env.insert(
+            "CARGO_PROFILE_RELEASE_OVERFLOW_CHECKS".into(),
+            "true".into(),
+        );
+        assert_ne!(key(&env), before);
+        let before = key(&env);
+        env.insert(
+            "CARGO_HOME".into(),
+            base.join("cargo-home").display().to_string(),
+        );
+        assert_ne!(key(&env), before, "CARGO_HOME moves the config file");
+        // The jobserver handle is not an input.
+        let before = key(&env);
+        env.insert(
+            "CARGO_MAKEFLAGS".into(),
+            "-j --jobserver-auth=fifo:/tmp/x".into(),
+        );
+        assert_eq!(key(&env), before);
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 }

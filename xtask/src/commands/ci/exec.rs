@@ -2,7 +2,6 @@
 //! the step's log (and to whoever watches), and turns libtest's output into
 //! test cases.
 
-use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -11,9 +10,13 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
+use tempfile::NamedTempFile;
 
+use super::interrupt;
 use super::plan::Step;
-use crate::workspace::Workspace;
+use crate::cmd::shell_words;
+use crate::fault;
+use crate::workspace::{Workspace, temp_beside};
 
 /// One test case from a step's output.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -57,30 +60,30 @@ pub fn run_step(
     verbose_echo: &dyn Fn(&str),
     on_line: &dyn Fn(&str),
 ) -> Result<Ran> {
-    if let Some(dir) = log.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let mut log_file =
-        File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+    // Written under a temporary name and moved into place when the step
+    // ends, so `logs/<step>.log` is always one whole run's log.
+    let mut log_file = temp_beside(log)?;
     let start = Instant::now();
     let mut lines: Vec<String> = Vec::new();
     let mut passed = true;
     for argv in &step.commands {
-        let shown = argv.join(" ");
+        let shown = shell_words(argv);
         verbose_echo(&shown);
         writeln!(log_file, "$ {shown}")?;
-        let mut emit = |line: String, log_file: &mut File| -> Result<()> {
+        let mut emit = |line: String, log_file: &mut NamedTempFile| -> Result<()> {
             writeln!(log_file, "{line}")?;
             on_line(&line);
             lines.push(line);
             Ok(())
         };
-        match spawn(ws, argv) {
+        match spawn(ws, argv, &format!("step `{}`: `{shown}`", step.name)) {
             Ok((mut child, rx)) => {
                 for line in rx {
                     emit(line, &mut log_file)?;
                 }
-                let status = child.wait().context("waiting for a step command")?;
+                let status = child.wait().context("waiting for a step command");
+                interrupt::reaped(child.id());
+                let status = status?;
                 if !status.success() {
                     emit(format!("`{shown}` failed with {status}"), &mut log_file)?;
                     passed = false;
@@ -95,6 +98,11 @@ pub fn run_step(
             break;
         }
     }
+    fault::point("ci-log-persist", log);
+    log_file
+        .persist(log)
+        .map_err(|e| anyhow::Error::new(e.error))
+        .with_context(|| format!("cannot write {}", log.display()))?;
     let tests = if step.libtest {
         parse_libtest(&lines)
     } else {
@@ -109,7 +117,13 @@ pub fn run_step(
     })
 }
 
-fn spawn(ws: &Workspace, argv: &[String]) -> Result<(std::process::Child, mpsc::Receiver<String>)> {
+/// Starts one step command in a process group of its own (see
+/// [`interrupt`]), registered as `label`.
+fn spawn(
+    ws: &Workspace,
+    argv: &[String],
+    label: &str,
+) -> Result<(std::process::Child, mpsc::Receiver<String>)> {
     let mut cmd = match argv {
         [cargo, xtask, rest @ ..] if cargo == "cargo" && xtask == "xtask" => {
             let mut c = Command::new(self_exe()?);
@@ -128,12 +142,13 @@ fn spawn(ws: &Workspace, argv: &[String]) -> Result<(std::process::Child, mpsc::
         }
         [] => anyhow::bail!("empty command"),
     };
-    let mut child = cmd
-        .current_dir(&ws.root)
+    cmd.current_dir(&ws.root)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
+        .stderr(Stdio::piped());
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = interrupt::spawn(label, || cmd.spawn())?;
     let (tx, rx) = mpsc::channel();
     let out = child.stdout.take().context("step stdout")?;
     let err = child.stderr.take().context("step stderr")?;

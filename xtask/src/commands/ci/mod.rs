@@ -8,6 +8,8 @@
 mod cache;
 mod exec;
 mod gh_release;
+mod inputs;
+mod interrupt;
 pub mod lint;
 pub mod plan;
 mod report;
@@ -152,6 +154,7 @@ fn select(all: &[Step], job: Option<Job>, names: &[String]) -> Result<Vec<Step>>
 }
 
 fn run_steps(ws: &Workspace, steps: &[Step], args: &Args) -> Result<()> {
+    interrupt::install()?;
     let started = Instant::now();
     exec::pin_self_exe()?;
     let ui = Ui::new(args.verbose);
@@ -171,11 +174,15 @@ fn run_steps(ws: &Workspace, steps: &[Step], args: &Args) -> Result<()> {
             runner.run(step)?
         };
         stopped |= result.status == Status::Failed && !args.keep_going;
+        stopped |= interrupt::signal().is_some();
         results.push(result);
     }
     let total = started.elapsed().as_secs_f64();
     report::write_all(&ws.reports_dir(), &results, total, &board_targets(ws))?;
     print_summary(&ui, &results, total, args.timings);
+    if let Some(signal) = interrupt::signal() {
+        exit_interrupted(signal);
+    }
     let failed: Vec<&StepResult> = results
         .iter()
         .filter(|r| r.status == Status::Failed)
@@ -191,6 +198,20 @@ fn run_steps(ws: &Workspace, steps: &[Step], args: &Args) -> Result<()> {
         names.join(", "),
         reruns.join("; ")
     )
+}
+
+/// Says what `signal` interrupted and exits 130, as a shell reports a
+/// command ended by SIGINT.
+fn exit_interrupted(signal: &str) -> ! {
+    let lines = interrupt::interrupted();
+    if lines.is_empty() {
+        eprintln!("interrupted: ci got {signal} between steps; no step command was running");
+    }
+    for line in lines {
+        eprintln!("interrupted: {line}");
+    }
+    eprintln!("ci stopped by {signal}; the steps after it did not run");
+    std::process::exit(130)
 }
 
 /// Board name → target triple, for labelling image sizes in the reports.

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use crate::cmd::shell_words;
 use crate::workspace::Workspace;
 
 /// Files every step depends on: the manifests, the toolchain pin, cargo's
@@ -21,18 +22,10 @@ const COMMON: &[&str] = &[
 /// transcripts, budgets and the size baseline.
 const FIRMWARE: &[&str] = &["firmware/**", "qemu/**"];
 
-/// Environment variables that change what cargo and rustc produce.
-const CARGO_ENV: &[&str] = &[
-    "RUSTFLAGS",
-    "RUSTDOCFLAGS",
-    "CARGO_ENCODED_RUSTFLAGS",
-    "CARGO_BUILD_RUSTFLAGS",
-    "CARGO_PROFILE_DEV_OPT_LEVEL",
-    "CARGO_PROFILE_RELEASE_OPT_LEVEL",
-    "CARGO_PROFILE_RELEASE_LTO",
-    "RUSTC_WRAPPER",
-    "SOURCE_DATE_EPOCH",
-];
+/// Environment variables besides the `CARGO_*` and `RUST*` ones (which
+/// every key covers, see `cache::cargo_inputs`) that change what a step
+/// produces.
+const STEP_ENV: &[&str] = &["SOURCE_DATE_EPOCH"];
 
 /// A GitHub matrix job: the steps it runs are the plan's steps with that job.
 #[derive(
@@ -101,6 +94,7 @@ pub struct Inputs {
     /// Globs removed from `include`.
     pub exclude: Vec<&'static str>,
     pub tools: Vec<Tool>,
+    /// Environment variables beyond the `CARGO_*` and `RUST*` ones.
     pub env: Vec<&'static str>,
 }
 
@@ -124,11 +118,12 @@ pub struct Step {
 }
 
 impl Step {
-    /// The exact command line that reruns the step.
+    /// The exact command line that reruns the step, quoted for a POSIX
+    /// shell.
     pub fn rerun(&self) -> String {
         self.commands
             .iter()
-            .map(|argv| argv.join(" "))
+            .map(|argv| shell_words(argv))
             .collect::<Vec<_>>()
             .join(" && ")
     }
@@ -154,7 +149,7 @@ fn inputs(include: &[&[&'static str]], tools: &[Tool]) -> Inputs {
         include: include.iter().flat_map(|g| g.iter().copied()).collect(),
         exclude: Vec::new(),
         tools: tools.to_vec(),
-        env: CARGO_ENV.to_vec(),
+        env: STEP_ENV.to_vec(),
     }
 }
 
@@ -255,7 +250,7 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
                 Job::Native,
                 vec![argv(&["cargo", "xtask", "native"])],
                 Inputs {
-                    env: [CARGO_ENV, &["CUDA_PATH", "CUDA_HOME", "NVCC_CCBIN"]].concat(),
+                    env: [STEP_ENV, &["CUDA_PATH", "CUDA_HOME", "NVCC_CCBIN"]].concat(),
                     ..inputs(
                         &[COMMON, &["native/**", "firmware/dsp/**"]],
                         &[Tool::Rustc, Tool::Nvcc],

@@ -1,13 +1,15 @@
 //! How a ci run looks while it runs: an indicatif multi-progress display on
 //! a terminal (one line per running step, with its elapsed time and latest
 //! output), or plain timestamped lines when stdout is not a terminal or `CI`
-//! is set (CI logs keep every line of every step). `NO_COLOR` turns colour
-//! off in both.
+//! is set (CI logs keep every line of every step). Colour and the live
+//! display follow [`Look`]: no colour with `NO_COLOR`, neither on a `dumb`
+//! terminal.
 
-use std::io::IsTerminal;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+use crate::term::Look;
 
 /// Where a step ended up, as shown in the display and the summary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -54,13 +56,12 @@ pub struct StepLine<'a> {
 
 impl Ui {
     pub fn new(verbose: bool) -> Self {
-        let tty = std::io::stdout().is_terminal();
+        let look = Look::detect();
         let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
-        let color = tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         Self {
-            multi: (tty && !ci).then(MultiProgress::new),
+            multi: (look.live && !ci).then(MultiProgress::new),
             verbose,
-            color,
+            color: look.color,
         }
     }
 

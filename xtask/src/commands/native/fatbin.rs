@@ -14,8 +14,9 @@ use sha2::{Digest, Sha256};
 use xshell::cmd;
 
 use crate::cmd::shell;
+use crate::fault;
 use crate::toolkits;
-use crate::workspace::{Workspace, write_atomic};
+use crate::workspace::{Workspace, temp_beside, write_atomic};
 
 /// Architectures with SASS in the fatbin.
 pub const SASS_ARCHES: [u32; 5] = [75, 80, 86, 89, 90];
@@ -191,9 +192,9 @@ pub fn build(ws: &Workspace, nvcc: &Path) -> Result<Fatbin> {
     let cached =
         out.is_file() && std::fs::read_to_string(&stamp_path).is_ok_and(|s| s.trim() == stamp);
     if !cached {
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        let partial = dir.join(".fir.fatbin.partial");
+        // nvcc writes to a unique name beside the fatbin, moved into place
+        // once complete.
+        let partial = temp_beside(&out)?.into_temp_path();
         let sh = shell(&ws.root)?;
         let output = cmd!(sh, "{nvcc} --fatbin {args...} -o {partial} {source}")
             .quiet()
@@ -209,8 +210,11 @@ pub fn build(ws: &Workspace, nvcc: &Path) -> Result<Fatbin> {
                 String::from_utf8_lossy(&output.stderr)
             );
         }
-        std::fs::rename(&partial, &out)
-            .with_context(|| format!("cannot rename {} to {}", partial.display(), out.display()))?;
+        fault::point("fatbin-persist", &out);
+        partial
+            .persist(&out)
+            .map_err(|e| anyhow::Error::new(e.error))
+            .with_context(|| format!("cannot write {}", out.display()))?;
         write_atomic(&stamp_path, stamp.as_bytes())?;
     }
     let bytes = std::fs::read(&out).with_context(|| format!("cannot read {}", out.display()))?;

@@ -10,11 +10,11 @@ mod suite;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow};
 
 use crate::boards::{BoardArgs, Boards};
 use crate::cargo::Profile;
-use crate::qemu::{DEFAULT_TIMEOUT, process};
+use crate::qemu::{DEFAULT_TIMEOUT, deadline, expect, process};
 use crate::workspace::Workspace;
 
 #[derive(clap::Args, Debug)]
@@ -27,11 +27,13 @@ pub struct Args {
     pub single: single::Options,
     #[command(flatten)]
     pub boards: BoardArgs,
-    /// Seconds per image; overrides the manifest and the 30 s default.
-    #[arg(long, value_name = "SECS")]
+    /// Seconds per image, 0.001 to 86400; overrides the manifest and the
+    /// 30 s default.
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
     pub timeout: Option<f64>,
-    /// Scales every timeout (slow hosts, sanitiser builds).
-    #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
+    /// Scales every timeout (slow hosts, sanitiser builds); the result must
+    /// stay within 1 ms to 24 h.
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0, value_parser = parse_multiplier)]
     pub timeout_multiplier: f64,
     /// Firmware profile to build and run.
     #[arg(long, value_enum, default_value_t = Profile::Release)]
@@ -58,6 +60,10 @@ pub struct Args {
     /// List the selected tests and exit without building.
     #[arg(long)]
     pub list: bool,
+    /// Accept a run that tests nothing (no test selected, or every
+    /// selected test skipped); without it such a run fails.
+    #[arg(long)]
+    pub allow_empty: bool,
     /// Write a JUnit XML report here.
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
@@ -74,24 +80,44 @@ pub struct Args {
     pub runner_args: Vec<String>,
 }
 
+fn parse_timeout(text: &str) -> Result<f64, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    deadline::timeout_from_secs(secs).map(|_| secs)
+}
+
+fn parse_multiplier(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(f) if f > 0.0 && f.is_finite() => Ok(f),
+        _ => Err(format!("`{text}` is not a positive factor")),
+    }
+}
+
 impl Args {
-    /// A test's timeout after `--timeout` and `--timeout-multiplier`.
-    fn timeout(&self, manifest: Option<Duration>) -> Duration {
-        self.timeout
+    /// A test's timeout (the manifest's, else 30 s) after `--timeout` and
+    /// `--timeout-multiplier`.
+    ///
+    /// Errors: the result lies outside 1 ms to 24 h; the message names both
+    /// flags.
+    fn timeout(&self, manifest: Option<Duration>) -> Result<Duration> {
+        let base = self
+            .timeout
             .map(Duration::from_secs_f64)
             .or(manifest)
-            .unwrap_or(DEFAULT_TIMEOUT)
-            .mul_f64(self.timeout_multiplier)
+            .unwrap_or(DEFAULT_TIMEOUT);
+        let secs = base.as_secs_f64() * self.timeout_multiplier;
+        deadline::timeout_from_secs(secs).map_err(|e| {
+            anyhow!(
+                "timeout {} × --timeout-multiplier {:?}: {e}",
+                expect::secs(base),
+                self.timeout_multiplier
+            )
+        })
     }
 }
 
 pub fn run(args: Args) -> Result<()> {
-    if args.timeout.is_some_and(|t| !(t > 0.0 && t.is_finite())) {
-        bail!("--timeout must be a positive number of seconds");
-    }
-    if !(args.timeout_multiplier > 0.0 && args.timeout_multiplier.is_finite()) {
-        bail!("--timeout-multiplier must be a positive number");
-    }
     let ws = Workspace::load()?;
     let boards = Boards::load(&ws)?;
     process::install_interrupt_handler();

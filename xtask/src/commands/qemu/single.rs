@@ -10,10 +10,11 @@ use anyhow::{Context, Result, anyhow, bail};
 use regex::bytes::Regex;
 
 use super::Args;
-use crate::boards::{Board, Boards};
+use crate::boards::{Board, Boards, Selector};
 use crate::elf::Elf;
 use crate::qemu::console::{Console, FailMarkers, LogFormat, Match};
 use crate::qemu::expect::Output;
+use crate::qemu::manifest::read_transcript;
 use crate::qemu::{self, DefmtDecode, End, Expectation, RunSpec, Verdict, defmt, expect};
 use crate::workspace::Workspace;
 
@@ -60,17 +61,11 @@ pub fn run(args: &Args, ws: &Workspace, boards: &Boards, elf: &Path) -> Result<(
             args.runner_args.join(" ")
         );
     }
-    let board = match &args.boards.target {
-        Some(sel) => match boards.select(sel)?.as_slice() {
-            [one] => *one,
-            _ => bail!("--elf needs one board; `{sel}` selects several"),
-        },
-        None => board_for(boards, elf)?,
-    };
+    let board = board_for(boards, args.boards.target.as_ref(), elf)?;
     let options = &args.single;
     let expectation = expectation(options, board)?;
     let tool = defmt::decoder_for(ws, elf, options.log_format.unwrap_or_default())?;
-    let timeout = args.timeout(None);
+    let timeout = args.timeout(None)?;
     let mut watch = expectation.watcher();
     let label = format!("{}/{}", board.name, elf.display());
     let outcome = qemu::run(RunSpec {
@@ -119,12 +114,13 @@ pub fn run(args: &Args, ws: &Workspace, boards: &Boards, elf: &Path) -> Result<(
 
 /// The expectation the options describe on `board`.
 ///
-/// Errors: the transcript file cannot be read, or a regex is invalid.
+/// Errors: the transcript file is missing, a directory, unreadable or (with
+/// `--match lines`) not UTF-8, or a regex is invalid.
 fn expectation(options: &Options, board: &Board) -> Result<Expectation> {
     let output = match &options.expected {
         Some(path) => Output::Transcript(
-            std::fs::read(path)
-                .with_context(|| format!("--expected: cannot read {}", path.display()))?,
+            read_transcript(path, options.matching.unwrap_or_default())
+                .map_err(|why| anyhow!("--expected: {} {why}", path.display()))?,
         ),
         None if !options.expect_regex.is_empty() => Output::Ordered(
             options
@@ -152,14 +148,24 @@ fn expectation(options: &Options, board: &Board) -> Result<Expectation> {
     })
 }
 
-/// The board whose memory map holds the ELF (see [`Boards::board_for_elf`]).
+/// The board to run `path` on, checked before QEMU starts: the one
+/// `selector` names, which must run the ELF's `e_machine`, else the one
+/// whose memory map holds the ELF (see [`Boards::board_for_elf`]). As
+/// `size-check --elf` does, through the one ELF reader.
 ///
-/// Errors: unreadable or unsupported file, or no single fitting board.
-fn board_for<'a>(boards: &'a Boards, path: &Path) -> Result<&'a Board> {
+/// Errors: an unreadable file, one that is not an Arm or RISC-V ELF, a
+/// board of another architecture, or no single fitting board.
+fn board_for<'a>(
+    boards: &'a Boards,
+    selector: Option<&Selector>,
+    path: &Path,
+) -> Result<&'a Board> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let elf = Elf::parse(&bytes)
-        .map_err(|e| anyhow!("{}: {e}; pass --target to run it anyway", path.display()))?;
-    boards
-        .board_for_elf(&elf)
-        .with_context(|| format!("{}: cannot pick a board from the ELF", path.display()))
+    let elf =
+        Elf::parse(&bytes).map_err(|e| anyhow!("{}: {e}; nothing was run", path.display()))?;
+    match selector {
+        Some(sel) => boards.board_for_elf_named(sel, &elf),
+        None => boards.board_for_elf(&elf),
+    }
+    .map_err(|e| anyhow!("{}: {e:#}; nothing was run", path.display()))
 }

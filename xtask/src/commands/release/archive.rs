@@ -10,10 +10,12 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Component, Path};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use tar::{EntryType, Header};
+
+use super::links::{Node, Tree};
 
 /// Builds `<root>.tar.gz` bytes holding `<root>/` and `<root>/<name>` for
 /// every file, with `mtime` in seconds since the Unix epoch.
@@ -63,14 +65,21 @@ pub type Members = BTreeMap<String, Vec<u8>>;
 
 /// Reads an archive and checks that extracting it cannot write outside one
 /// root folder named `root`: no absolute paths, no `..` components, no
-/// entry outside `root/`, no symbolic or hard link whose target leaves
-/// `root/`, no device, FIFO or other special entry, and no duplicate path.
+/// entry outside `root/`, no entry that lands outside `root/` or on an
+/// earlier entry through links, no symbolic or hard link that leads outside
+/// `root/` (links resolved as extraction resolves them, see
+/// [`super::links`]), no device, FIFO or other special entry, and no
+/// duplicate path.
 ///
-/// Returns the regular files. Errors name the entry and the rule it breaks.
-pub fn read_checked(bytes: &[u8], root: &str) -> Result<Members> {
+/// Returns the regular files, and the paths (relative to `root/`) of the
+/// other entries below the root folder: folders and links. Errors name the
+/// entry and the rule it breaks.
+pub fn read_checked(bytes: &[u8], root: &str) -> Result<(Members, Vec<String>)> {
     let mut archive = tar::Archive::new(GzDecoder::new(bytes));
     let mut members = Members::new();
     let mut seen = std::collections::BTreeSet::new();
+    let mut tree = Tree::new(root);
+    let mut others = Vec::new();
     for entry in archive
         .entries()
         .context("not a gzip-compressed tar archive")?
@@ -81,42 +90,47 @@ pub fn read_checked(bytes: &[u8], root: &str) -> Result<Members> {
         if !seen.insert(rel.clone()) {
             bail!("entry `{raw}` appears twice");
         }
-        match entry.header().entry_type() {
-            EntryType::Directory => {}
+        let node = match entry.header().entry_type() {
+            EntryType::Directory => Node::Dir,
             EntryType::Regular | EntryType::Continuous => {
                 let mut data = Vec::new();
                 entry
                     .read_to_end(&mut data)
                     .with_context(|| format!("entry `{raw}` is truncated"))?;
                 if !rel.is_empty() {
-                    members.insert(rel, data);
+                    members.insert(rel.clone(), data);
                 }
+                Node::File
             }
-            kind @ (EntryType::Symlink | EntryType::Link) => {
-                let target = entry
-                    .link_name_bytes()
-                    .map(|t| String::from_utf8_lossy(&t).into_owned())
-                    .with_context(|| format!("link `{raw}` has no target"))?;
-                // A symlink resolves from its own folder, a hard link from
-                // the extraction folder (POSIX pax, "typeflag").
-                let base: Vec<String> = if kind == EntryType::Symlink {
-                    let mut dir = vec![root.to_string()];
-                    dir.extend(rel.split('/').map(str::to_string));
-                    dir.pop();
-                    dir
-                } else {
-                    Vec::new()
-                };
-                if !stays_inside(base, &target, root) {
-                    bail!("link `{raw}` points outside the archive's root folder: `{target}`");
-                }
+            EntryType::Symlink => Node::Symlink(link_target(&entry, &raw)?),
+            // A hard link names a path from the extraction folder (POSIX
+            // pax, "typeflag") and becomes that file.
+            EntryType::Link => {
+                let target = link_target(&entry, &raw)?;
+                tree.add(&rel, Node::File, Some(&target))
+                    .map_err(|e| anyhow!("entry `{raw}`: {e}"))?;
+                others.push(rel);
+                continue;
             }
             other => bail!(
                 "entry `{raw}` has unsafe type {other:?}: only files, folders and links are allowed"
             ),
+        };
+        tree.add(&rel, node.clone(), None)
+            .map_err(|e| anyhow!("entry `{raw}`: {e}"))?;
+        if node != Node::File && !rel.is_empty() {
+            others.push(rel);
         }
     }
-    Ok(members)
+    tree.check_links().map_err(|e| anyhow!("{e}"))?;
+    Ok((members, others))
+}
+
+fn link_target<R: Read>(entry: &tar::Entry<'_, R>, raw: &str) -> Result<String> {
+    entry
+        .link_name_bytes()
+        .map(|t| String::from_utf8_lossy(&t).into_owned())
+        .with_context(|| format!("link `{raw}` has no target"))
 }
 
 /// Checks one member path and returns it relative to `root/` ("" for the
@@ -139,23 +153,6 @@ fn checked_member_path(raw: &str, root: &str) -> Result<String> {
     Ok(parts.collect::<Vec<_>>().join("/"))
 }
 
-/// Whether `target`, resolved from the folder `base` (components from the
-/// extraction folder), lands inside `root/`.
-fn stays_inside(mut base: Vec<String>, target: &str, root: &str) -> bool {
-    if target.starts_with('/') || target.starts_with('\\') {
-        return false;
-    }
-    for c in Path::new(target).components() {
-        match c {
-            Component::ParentDir if base.pop().is_none() => return false,
-            Component::ParentDir | Component::CurDir => {}
-            Component::Normal(part) => base.push(part.to_string_lossy().into_owned()),
-            _ => return false,
-        }
-    }
-    base.first().is_some_and(|first| first == root)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,7 +172,7 @@ mod tests {
         // RFC 1952: MTIME (bytes 4..8) zero, no FNAME flag, OS unknown.
         assert_eq!(&a[3..8], &[0, 0, 0, 0, 0]);
         assert_eq!(a[9], 255);
-        assert_eq!(read_checked(&a, "r").unwrap(), files());
+        assert_eq!(read_checked(&a, "r").unwrap(), (files(), Vec::new()));
     }
 
     #[test]
@@ -217,15 +214,44 @@ mod tests {
         assert_eq!(checked_member_path("./r/", "r").unwrap(), "");
     }
 
+    /// An archive of `root/` holding `links` (path, target, hard link?).
+    fn with_links(links: &[(&str, &str, bool)]) -> Vec<u8> {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut dir = header(EntryType::Directory, 0o755, 0, 0).unwrap();
+        tar.append_data(&mut dir, "r/", std::io::empty()).unwrap();
+        let mut sub = header(EntryType::Directory, 0o755, 0, 0).unwrap();
+        tar.append_data(&mut sub, "r/a/", std::io::empty()).unwrap();
+        let mut h = header(EntryType::Regular, 0o644, 1, 0).unwrap();
+        tar.append_data(&mut h, "r/a.bin", &b"x"[..]).unwrap();
+        for (path, target, hard) in links {
+            let kind = if *hard {
+                EntryType::Link
+            } else {
+                EntryType::Symlink
+            };
+            let mut h = header(kind, 0o777, 0, 0).unwrap();
+            tar.append_link(&mut h, path, target).unwrap();
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), Compression::default());
+        gz.write_all(&tar.into_inner().unwrap()).unwrap();
+        gz.finish().unwrap()
+    }
+
     #[test]
     fn link_targets_must_stay_inside() {
-        let dir = |parts: &[&str]| parts.iter().map(|p| p.to_string()).collect::<Vec<_>>();
-        assert!(stays_inside(dir(&["r", "a"]), "../b", "r"));
-        assert!(!stays_inside(dir(&["r", "a"]), "../../b", "r"));
-        assert!(!stays_inside(dir(&["r"]), "../r/../../etc", "r"));
-        assert!(!stays_inside(dir(&["r"]), "/etc/passwd", "r"));
+        let ok = |links: &[(&str, &str, bool)]| read_checked(&with_links(links), "r");
+        assert!(ok(&[("r/a/l", "../b", false)]).is_ok());
+        assert!(ok(&[("r/a/l", "../../b", false)]).is_err());
+        assert!(ok(&[("r/l", "../r/../../etc", false)]).is_err());
+        assert!(ok(&[("r/l", "/etc/passwd", false)]).is_err());
         // Hard links resolve from the extraction folder.
-        assert!(stays_inside(dir(&[]), "r/a.bin", "r"));
-        assert!(!stays_inside(dir(&[]), "other/a.bin", "r"));
+        assert!(ok(&[("r/h", "r/a.bin", true)]).is_ok());
+        assert!(ok(&[("r/h", "other/a.bin", true)]).is_err());
+        // Through a chain: `s1` is `r`, so `s1/..` is the extraction folder.
+        let e = ok(&[("r/s1", ".", false), ("r/up", "s1/..", false)]).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("entry `r/up`: link to `s1/..` leads outside"),
+            "{e:#}"
+        );
     }
 }

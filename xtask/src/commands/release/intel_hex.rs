@@ -107,7 +107,8 @@ pub fn check_copy(
         .archive
         .strip_suffix(".tar.gz")
         .unwrap_or(&copy.archive);
-    let members = read_checked(archive, root).with_context(|| format!("`{}`", copy.archive))?;
+    let (members, _links) =
+        read_checked(archive, root).with_context(|| format!("`{}`", copy.archive))?;
     match members.get(&copy.member) {
         None => bail!("`{}` holds no `{}` to copy", copy.archive, copy.member),
         Some(m) if m.as_slice() != bytes => bail!(

@@ -38,6 +38,9 @@ pub struct ArchiveManifest {
     pub board: String,
     pub profile: Profile,
     pub images: Vec<ImageEntry>,
+    /// Every other file of the archive but this manifest (the README, the
+    /// licenses), so that an archive holds exactly what its manifest lists.
+    pub files: Vec<FileEntry>,
 }
 
 /// One firmware image in an archive.

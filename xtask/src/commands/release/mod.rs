@@ -14,6 +14,7 @@ mod checksums;
 mod config;
 mod flash;
 mod intel_hex;
+mod links;
 mod manifest;
 mod notes;
 mod package;
@@ -29,7 +30,9 @@ use anyhow::Result;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Output directory, replaced as a whole (default: `<target dir>/dist`).
+    /// Output directory (default: `<target dir>/dist`): a new or empty
+    /// folder, or a previous release, which is replaced as a whole; any
+    /// other folder is refused.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Check the release in DIR instead of building one.

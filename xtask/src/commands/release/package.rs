@@ -17,7 +17,7 @@ use super::manifest::{
     ARCHIVE_MANIFEST, ArchiveManifest, ArchiveMember, Artifact, ArtifactKind, DIST_MANIFEST,
     DistManifest, FileEntry, ImageEntry, ImageSize, Provenance, SCHEMA_VERSION, to_json,
 };
-use super::staging::Staging;
+use super::staging::{self, Staging};
 use super::{Args, intel_hex, notes, sbom, sign};
 use crate::boards::{Board, Boards};
 use crate::cargo::{Image, Profile, build_images};
@@ -27,6 +27,14 @@ use crate::workspace::Workspace;
 
 pub fn run(args: &Args) -> Result<()> {
     let ws = Workspace::load()?;
+    let out = std::path::absolute(
+        args.out
+            .clone()
+            .unwrap_or_else(|| ws.target_dir.join("dist")),
+    )
+    .context("cannot resolve --out")?;
+    // First, so that a crashed release is repaired even if this one fails.
+    let target = staging::Target::prepare(&out)?;
     let config = Config::load(&ws)?;
     if let Some(tag) = &args.tag {
         check_tag(&ws.root, tag.as_deref(), &config.version)?;
@@ -41,13 +49,7 @@ pub fn run(args: &Args) -> Result<()> {
         toolchain: toolchain(&ws.root)?,
         source_date_epoch: git::source_date_epoch(&ws.root)?,
     };
-    let out = std::path::absolute(
-        args.out
-            .clone()
-            .unwrap_or_else(|| ws.target_dir.join("dist")),
-    )
-    .context("cannot resolve --out")?;
-    let stage = Staging::new(&out)?;
+    let stage = target.stage()?;
     let release = Release {
         ws: &ws,
         config: &config,
@@ -200,6 +202,7 @@ impl Release<'_> {
     ) -> Result<(Vec<u8>, ArchiveManifest, Members)> {
         let mut files = Members::new();
         let mut entries = Vec::new();
+        let mut others = Vec::new();
         for image in shipped {
             let (entry, image_files) = self.image_entry(board, image)?;
             files.extend(image_files);
@@ -212,7 +215,13 @@ impl Release<'_> {
                 .with_context(|| format!("include `{include}` has no file name"))?;
             let bytes =
                 std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            files.insert(name.to_string_lossy().into_owned(), bytes);
+            let name = name.to_string_lossy().into_owned();
+            others.push(FileEntry {
+                path: name.clone(),
+                size: bytes.len() as u64,
+                sha256: sha256_hex(&bytes),
+            });
+            files.insert(name, bytes);
         }
         let manifest = ArchiveManifest {
             schema_version: SCHEMA_VERSION,
@@ -221,6 +230,7 @@ impl Release<'_> {
             board: board.name.clone(),
             profile,
             images: entries,
+            files: others,
         };
         files.insert(ARCHIVE_MANIFEST.to_string(), to_json(&manifest));
         let bytes = write_tar_gz(stem, &files, self.provenance.source_date_epoch)?;

@@ -1,7 +1,7 @@
 //! `cargo xtask release --verify DIR [--pubkey KEY]`: checks a release
 //! directory as a downloader would, and reports every problem found.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -19,7 +19,8 @@ use crate::cargo::Profile;
 /// files it lists (plus itself and the signature); every checksum; the
 /// signature when `pubkey` is given; `dist-manifest.json` lists the same
 /// files with the same sizes and hashes; every archive is safe to extract
-/// and its `manifest.json` matches its members and the dist manifest; each
+/// (links followed as extraction follows them) and its `manifest.json`
+/// matches its members and the dist manifest and lists every member; each
 /// `.hex` decodes to its `.bin`, and each copy equals its archive member.
 ///
 /// Errors: one message listing every problem, each naming the file.
@@ -189,7 +190,8 @@ fn check_manifests(
 }
 
 /// Safe entries, one root folder named like the archive, and a
-/// `manifest.json` that matches the members and the dist manifest.
+/// `manifest.json` that matches the members and the dist manifest and
+/// lists every member but itself.
 fn check_archive(
     name: &str,
     bytes: &[u8],
@@ -200,7 +202,7 @@ fn check_archive(
     let Some(root) = name.strip_suffix(".tar.gz") else {
         bail!("an archive's name must end in .tar.gz");
     };
-    let members = read_checked(bytes, root)?;
+    let (members, others) = read_checked(bytes, root)?;
     let manifest_bytes = members
         .get(ARCHIVE_MANIFEST)
         .with_context(|| format!("no {root}/{ARCHIVE_MANIFEST}"))?;
@@ -245,11 +247,21 @@ fn check_archive(
         }
         Ok(())
     };
+    let mut listed: BTreeSet<&str> = BTreeSet::from([ARCHIVE_MANIFEST]);
+    for f in &m.files {
+        check(f)?;
+        listed.insert(&f.path);
+    }
     for image in &m.images {
         check(&image.elf)?;
         check(&image.bin)?;
-        intel_hex::check_member(&members, image)?;
         check(&image.hex)?;
+        intel_hex::check_member(&members, image)?;
+        listed.extend([
+            image.elf.path.as_str(),
+            image.bin.path.as_str(),
+            image.hex.path.as_str(),
+        ]);
         let listed = dist.images.iter().any(|i| {
             i.name == image.name
                 && i.target == m.target
@@ -264,6 +276,13 @@ fn check_archive(
                 image.ram_bytes
             );
         }
+    }
+    if let Some(extra) = members
+        .keys()
+        .chain(&others)
+        .find(|m| !listed.contains(m.as_str()))
+    {
+        bail!("member `{root}/{extra}` is not listed in {ARCHIVE_MANIFEST}");
     }
     Ok(())
 }

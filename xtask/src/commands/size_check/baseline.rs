@@ -36,11 +36,27 @@ struct File<'a> {
 /// Records by image name.
 pub type Records = BTreeMap<ImageId, Record>;
 
-/// Reads a baseline or a saved report.
+/// Reads a baseline or a saved report to compare with.
+///
+/// Errors: see [`read`], and a file that lists no image (an empty file,
+/// `[]` or `{"images": []}`), with which every growth check would be off.
+pub fn load(path: &Path) -> Result<Records> {
+    let records = read(path)?;
+    if records.is_empty() {
+        bail!(
+            "size baseline or report {} lists no image, so no growth could be checked; \
+             record one with `cargo xtask size-check --update-baseline`, or pass --no-baseline",
+            path.display()
+        );
+    }
+    Ok(records)
+}
+
+/// Reads a baseline or a saved report; an empty one gives no records.
 ///
 /// Errors: the file cannot be read, is not JSON, or an entry lacks `image`,
 /// `flash_bytes` or `ram_bytes` (the message names the file and entry).
-pub fn load(path: &Path) -> Result<Records> {
+pub fn read(path: &Path) -> Result<Records> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     parse(&text).with_context(|| format!("invalid size baseline or report {}", path.display()))

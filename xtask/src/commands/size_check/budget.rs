@@ -58,6 +58,20 @@ impl Amount {
         Ok(Self::Bytes(bytes as u64))
     }
 
+    /// Parses an absolute limit: as [`Amount::parse`], and a percentage of
+    /// the region must not exceed 100 %.
+    ///
+    /// Errors: see [`Amount::parse`], or a percentage over 100.
+    pub fn parse_limit(text: &str) -> Result<Self> {
+        let amount = Self::parse(text)?;
+        if let Self::Percent(p) = amount
+            && p > 100.0
+        {
+            bail!("`{text}` is more than the whole region (100 %)");
+        }
+        Ok(amount)
+    }
+
     /// Bytes, with a percentage taken of `whole` (rounded down).
     pub fn bytes_of(self, whole: u64) -> u64 {
         match self {
@@ -88,6 +102,13 @@ impl RawAmount {
         match self {
             Self::Bytes(b) => Ok(Amount::Bytes(*b)),
             Self::Text(t) => Amount::parse(t),
+        }
+    }
+
+    fn parse_limit(&self) -> Result<Amount> {
+        match self {
+            Self::Bytes(b) => Ok(Amount::Bytes(*b)),
+            Self::Text(t) => Amount::parse_limit(t),
         }
     }
 }
@@ -135,13 +156,18 @@ pub struct Limits {
 }
 
 impl Budgets {
-    /// Reads a budgets file; a missing file means no budgets.
+    /// Reads a budgets file.
     ///
-    /// Errors name the file with line and column for TOML and schema errors,
-    /// and the entry and field for a bad glob or amount.
+    /// Errors: the file does not exist (budgets that silently vanish would
+    /// switch the checks off); errors name the file with line and column for
+    /// TOML and schema errors, and the entry and field for a bad glob or
+    /// amount (a limit over 100 % of the region included).
     pub fn load(path: &Path) -> Result<Self> {
         if !path.exists() {
-            return Ok(Self::default());
+            bail!(
+                "budgets file {} does not exist; size checks need it (see README, \"Size check\"), or pass --budgets FILE",
+                path.display()
+            );
         }
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
@@ -160,8 +186,13 @@ impl Budgets {
         for raw in file.budget {
             let pattern = raw.image.clone();
             let field = |name: &str, v: &Option<RawAmount>| -> Result<Option<Amount>> {
+                let parse = if name == "max_growth" {
+                    RawAmount::parse
+                } else {
+                    RawAmount::parse_limit
+                };
                 v.as_ref()
-                    .map(RawAmount::parse)
+                    .map(parse)
                     .transpose()
                     .with_context(|| format!("budget `{pattern}`: {name}"))
             };
@@ -187,6 +218,15 @@ impl Budgets {
             max_growth,
             entries,
         })
+    }
+
+    /// The patterns of the entries that match none of `names`.
+    pub fn unmatched<'a>(&'a self, names: &[String]) -> Vec<&'a str> {
+        self.entries
+            .iter()
+            .filter(|e| !names.iter().any(|n| e.matcher.is_match(n)))
+            .map(|e| e.pattern.as_str())
+            .collect()
     }
 
     /// Resolves the limits for `image` in `region` (`"flash"` or `"ram"`) of
@@ -236,6 +276,27 @@ mod tests {
         assert!(e.contains("unknown unit `KB`"), "{e}");
         assert!(Amount::parse("-1").is_err());
         assert!(Amount::parse("0.5 B").is_err());
+        assert_eq!(
+            Amount::parse_limit("100 %").unwrap(),
+            Amount::Percent(100.0)
+        );
+        let e = Amount::parse_limit("100.5 %").unwrap_err().to_string();
+        assert!(e.contains("more than the whole region"), "{e}");
+        assert_eq!(Amount::parse("250 %").unwrap(), Amount::Percent(250.0));
+    }
+
+    #[test]
+    fn limits_over_the_region_and_unmatched_globs_are_found() {
+        let e = format!(
+            "{:#}",
+            Budgets::parse("[[budget]]\nimage = \"a/*/*\"\nram = \"150 %\"\n").unwrap_err()
+        );
+        assert!(
+            e.contains("budget `a/*/*`: ram") && e.contains("100 %"),
+            "{e}"
+        );
+        let b = Budgets::parse("max_growth = \"300 %\"\n[[budget]]\nimage = \"a/*/*\"\nflash = 1\n[[budget]]\nimage = \"lm3s/*/*\"\nflash = 1\n").unwrap();
+        assert_eq!(b.unmatched(&["a/p/x".to_string()]), ["lm3s/*/*"]);
     }
 
     #[test]

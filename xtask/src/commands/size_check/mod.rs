@@ -39,11 +39,11 @@ pub struct Args {
     /// Print one JSON object per ELF (JSON Lines) instead of the table.
     #[arg(long)]
     pub json: bool,
-    /// Flash limit for every image, replacing the budgets file: bytes, KiB, MiB or % of flash.
-    #[arg(long, value_name = "BYTES", value_parser = parse_amount)]
+    /// Flash limit for every image, replacing the budgets file: bytes, KiB, MiB or % of flash (at most 100 %).
+    #[arg(long, value_name = "BYTES", value_parser = parse_limit)]
     pub flash_limit: Option<Amount>,
-    /// RAM limit for every image, replacing the budgets file: bytes, KiB, MiB or % of RAM.
-    #[arg(long, value_name = "BYTES", value_parser = parse_amount)]
+    /// RAM limit for every image, replacing the budgets file: bytes, KiB, MiB or % of RAM (at most 100 %).
+    #[arg(long, value_name = "BYTES", value_parser = parse_limit)]
     pub ram_limit: Option<Amount>,
     /// Growth allowed over the baseline, e.g. `1%` or `256` (bytes), replacing the budgets file.
     #[arg(long, value_name = "AMOUNT", value_parser = parse_amount)]
@@ -62,13 +62,18 @@ pub struct Args {
     /// List the top N symbols by size (default 20), grouped by crate.
     #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "20")]
     pub symbols: Option<usize>,
-    /// Budgets file [default: qemu/budgets.toml].
+    /// Budgets file, which must exist [default: qemu/budgets.toml].
     #[arg(long, value_name = "FILE")]
     pub budgets: Option<PathBuf>,
-    /// Baseline file [default: qemu/size-baseline.json; with `--elf`, only
-    /// when given].
+    /// Baseline file, which must exist and list images [default:
+    /// qemu/size-baseline.json; with `--elf`, a baseline applies only when
+    /// given].
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
+    /// Check the absolute budgets only, with no baseline: no growth check
+    /// and no check for images missing from the build.
+    #[arg(long, conflicts_with_all = ["baseline", "compare_to", "update_baseline"])]
+    pub no_baseline: bool,
     /// Instead of checking sizes, fuzz the ELF reader for SECS seconds
     /// (default 600; needs nightly and cargo-fuzz), as `cargo xtask ci fuzz`.
     #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "600",
@@ -78,6 +83,10 @@ pub struct Args {
 
 fn parse_amount(text: &str) -> Result<Amount, String> {
     Amount::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_limit(text: &str) -> Result<Amount, String> {
+    Amount::parse_limit(text).map_err(|e| e.to_string())
 }
 
 /// One ELF to check.
@@ -128,32 +137,37 @@ pub fn run(args: Args) -> Result<()> {
         .unwrap_or_else(|| ws.qemu_dir().join("budgets.toml"));
     let budgets = Budgets::load(&budgets_path)?;
     let workspace_mode = args.elf.is_empty();
+    if let Some(path) = &args.markdown {
+        workspace::check_output("--markdown", path)?;
+    }
     if args.update_baseline && !workspace_mode && args.baseline.is_none() {
         bail!(
             "--update-baseline with --elf needs --baseline FILE: qemu/size-baseline.json records the workspace's own images"
         );
     }
-    let targets = if workspace_mode {
-        workspace_targets(&ws, &boards, &args.boards.selector())?
-    } else {
-        args.elf
-            .iter()
-            .map(|p| elf_target(&boards, args.boards.target.as_ref(), p))
-            .collect::<Result<Vec<_>>>()?
-    };
-    let usages = targets
+    let elf_targets = args
+        .elf
         .iter()
-        .map(Target::account)
+        .map(|p| elf_target(&boards, args.boards.target.as_ref(), p))
         .collect::<Result<Vec<_>>>()?;
     let baseline_path = args
         .baseline
         .clone()
         .unwrap_or_else(|| ws.qemu_dir().join("size-baseline.json"));
-    let mut base = load_base(&ws, &args, &targets, workspace_mode, &baseline_path)?;
+    // Before the build, so that a bad baseline costs no build.
+    let base = load_base(&ws, &boards, &args, &elf_targets, &baseline_path)?;
+    let targets = if workspace_mode {
+        workspace_targets(&ws, &boards, &args.boards.selector())?
+    } else {
+        elf_targets
+    };
+    check_budget_globs(&ws, &boards, &args, &budgets_path, &budgets, &targets)?;
+    let usages = targets
+        .iter()
+        .map(Target::account)
+        .collect::<Result<Vec<_>>>()?;
     if args.update_baseline {
         update_baseline(&ws, &targets, &usages, workspace_mode, &baseline_path)?;
-        // Moving the baseline is deliberate: only absolute budgets apply.
-        base = None;
     }
     let reports = targets
         .iter()
@@ -163,6 +177,65 @@ pub fn run(args: Args) -> Result<()> {
     let missing = missing(&boards, &args, base.as_ref(), &targets)?;
     write_reports(&ws, &args, workspace_mode, &reports, &missing)?;
     fail_on(&args, base.as_ref(), &reports, &missing)
+}
+
+/// Fails when an entry of the budgets file matches no image this command
+/// could check, so a typo cannot switch a budget off: in workspace mode,
+/// any image built now or buildable for another board; with `--elf` and
+/// `--budgets`, the given files on any board. (With `--elf` alone, the
+/// workspace's budgets name workspace images, so they are not checked.)
+///
+/// Errors: list the unmatched entries and name the file.
+fn check_budget_globs(
+    ws: &Workspace,
+    boards: &Boards,
+    args: &Args,
+    path: &Path,
+    budgets: &Budgets,
+    targets: &[Target],
+) -> Result<()> {
+    let mut names: Vec<String> = targets.iter().map(|t| t.image.to_string()).collect();
+    if args.elf.is_empty() {
+        let built: Vec<&str> = targets.iter().map(|t| t.board.name.as_str()).collect();
+        for board in boards
+            .all()
+            .iter()
+            .filter(|b| !built.contains(&b.name.as_str()))
+        {
+            for p in ws.firmware_image_packages() {
+                for t in p.targets.iter().filter(|t| t.is_bin()) {
+                    names.push(ImageId::built(&board.name, &p.name, &t.name).to_string());
+                }
+            }
+        }
+    } else if args.budgets.is_some() {
+        for t in targets {
+            for board in boards.all() {
+                names.push(ImageId::file(&board.name, &t.image.bin).to_string());
+            }
+        }
+    } else {
+        return Ok(());
+    }
+    let unmatched = budgets.unmatched(&names);
+    if unmatched.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "{}: budget {} match{} no image, so {} would check nothing; image names are \
+         `<board>/<package>/<bin>` (e.g. `{}`), or `<board>/<file>` for --elf",
+        path.display(),
+        unmatched
+            .iter()
+            .map(|p| format!("`{p}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if unmatched.len() == 1 { "es" } else { "" },
+        if unmatched.len() == 1 { "it" } else { "they" },
+        names
+            .first()
+            .map_or("lm3s6965evb/fw-tests/sched", String::as_str)
+    )
 }
 
 /// Baseline images of the selected boards that this build did not produce,
@@ -287,30 +360,11 @@ fn elf_target(boards: &Boards, selector: Option<&Selector>, path: &Path) -> Resu
     let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let elf = Elf::parse(&data).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     let board = match selector {
-        Some(sel) => {
-            let found = boards.select(sel)?;
-            let [board] = found.as_slice() else {
-                bail!(
-                    "--target `{sel}` selects {} boards; name one board for --elf",
-                    found.len()
-                );
-            };
-            if board.machine() != Some(elf.machine) {
-                bail!(
-                    "{}: the ELF is {} but board `{}` is {}",
-                    path.display(),
-                    elf.machine.name(),
-                    board.name,
-                    board.target
-                );
-            }
-            (*board).clone()
-        }
-        None => boards
-            .board_for_elf(&elf)
-            .map_err(|e| anyhow!("{}: {e:#}", path.display()))?
-            .clone(),
-    };
+        Some(sel) => boards.board_for_elf_named(sel, &elf),
+        None => boards.board_for_elf(&elf),
+    }
+    .map_err(|e| anyhow!("{}: {e:#}", path.display()))?
+    .clone();
     let file = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -332,36 +386,58 @@ fn relative(ws: &Workspace, path: &Path) -> String {
 }
 
 /// The base sizes: `--compare-to` (a report, baseline or older ELF), else
-/// the baseline file in workspace mode or when given.
+/// the baseline file in workspace mode or when given; none with
+/// `--no-baseline` or `--update-baseline` (moving the baseline is
+/// deliberate: only absolute budgets apply then). `targets` are the `--elf`
+/// images (none in workspace mode, where nothing is built yet).
 ///
-/// Errors: a file cannot be read or parsed.
+/// Errors: a file cannot be read or parsed, lists no image or an image of
+/// a board that `qemu/boards.toml` lacks, or the baseline is missing
+/// (except for `--update-baseline`, which records it).
 fn load_base(
     ws: &Workspace,
+    boards: &Boards,
     args: &Args,
     targets: &[Target],
-    workspace_mode: bool,
     baseline_path: &Path,
 ) -> Result<Option<Base>> {
-    if let Some(path) = &args.compare_to {
-        return compare_base(path, targets, workspace_mode).map(Some);
-    }
-    if !workspace_mode && args.baseline.is_none() {
+    let workspace_mode = args.elf.is_empty();
+    let base = if let Some(path) = &args.compare_to {
+        compare_base(path, targets, workspace_mode)?
+    } else if args.no_baseline
+        || args.update_baseline
+        || (!workspace_mode && args.baseline.is_none())
+    {
         return Ok(None);
-    }
-    if !baseline_path.exists() {
-        if !args.update_baseline {
-            eprintln!(
-                "size-check: no baseline at {}; run `cargo xtask size-check --update-baseline` to record one",
-                baseline_path.display()
-            );
+    } else if !baseline_path.exists() {
+        bail!(
+            "size baseline {} does not exist, so no growth could be checked; record one with \
+             `cargo xtask size-check --update-baseline`, or pass --no-baseline",
+            baseline_path.display()
+        );
+    } else {
+        Base {
+            label: relative(ws, baseline_path),
+            records: baseline::load(baseline_path)?,
+            complete: workspace_mode,
         }
-        return Ok(None);
+    };
+    if let Some(r) = base
+        .records
+        .values()
+        .find(|r| boards.get(&r.image.board).is_none())
+    {
+        let valid: Vec<&str> = boards.all().iter().map(|b| b.name.as_str()).collect();
+        bail!(
+            "{}: image `{}` is for board `{}`, which qemu/boards.toml does not have (boards: {}); \
+             run `cargo xtask size-check --update-baseline` after removing a board",
+            base.label,
+            r.image,
+            r.image.board,
+            valid.join(", ")
+        );
     }
-    Ok(Some(Base {
-        label: relative(ws, baseline_path),
-        records: baseline::load(baseline_path)?,
-        complete: workspace_mode,
-    }))
+    Ok(Some(base))
 }
 
 /// `--compare-to FILE`: an older ELF of the one `--elf`, or a saved report.
@@ -413,7 +489,7 @@ fn update_baseline(
     let mut records = if old_text.is_empty() {
         Records::new()
     } else {
-        baseline::load(path)?
+        baseline::read(path)?
     };
     if workspace_mode {
         let built: Vec<&str> = targets.iter().map(|t| t.board.name.as_str()).collect();

@@ -10,6 +10,7 @@ use super::super::report::{Attempt, CaseResult, Status};
 use super::select::Case;
 use super::summary::Printer;
 use crate::cargo::{Image, Profile};
+use crate::cmd::shell_words;
 use crate::qemu::manifest::Manifest;
 use crate::qemu::{self, DefmtDecode, Expectation, RunSpec, Verdict, defmt};
 use crate::workspace::Workspace;
@@ -132,7 +133,7 @@ impl Run<'_> {
                 board: case.board,
                 elf: &image.elf,
                 extra_args: &case.test.qemu_args,
-                timeout: self.args.timeout(case.test.timeout),
+                timeout: case.timeout,
                 defmt: decode,
                 watch: &mut watch,
                 echo: None,
@@ -177,42 +178,37 @@ impl Run<'_> {
         r
     }
 
-    /// The command that reruns `case` alone with the same settings.
+    /// The command that reruns `case` alone with the same settings, quoted
+    /// for a POSIX shell.
     fn rerun_command(&self, case: &Case<'_>) -> String {
         let args = self.args;
-        let mut cmd = format!(
-            "cargo xtask qemu --target {} --test {}",
-            case.board.name, case.test.name
-        );
+        let mut words: Vec<String> = ["cargo", "xtask", "qemu", "--target"]
+            .map(String::from)
+            .to_vec();
+        words.extend([
+            case.board.name.clone(),
+            "--test".into(),
+            case.test.name.clone(),
+        ]);
         if args.profile != Profile::Release {
-            cmd.push_str(&format!(" --profile {}", args.profile));
+            words.extend(["--profile".into(), args.profile.to_string()]);
         }
         if let Some(t) = args.timeout {
-            cmd.push_str(&format!(" --timeout {t}"));
+            words.extend(["--timeout".into(), t.to_string()]);
         }
         if args.timeout_multiplier != 1.0 {
-            cmd.push_str(&format!(
-                " --timeout-multiplier {}",
-                args.timeout_multiplier
-            ));
+            words.extend([
+                "--timeout-multiplier".into(),
+                args.timeout_multiplier.to_string(),
+            ]);
         }
         if args.manifest.is_some() {
-            cmd.push_str(&format!(
-                " --manifest {}",
-                shell_word(&self.manifest_path.display().to_string())
-            ));
+            words.extend([
+                "--manifest".into(),
+                self.manifest_path.display().to_string(),
+            ]);
         }
-        cmd
-    }
-}
-
-fn shell_word(s: &str) -> String {
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "/._-+=:".contains(c))
-    {
-        s.to_owned()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
+        shell_words(&words)
     }
 }
 
@@ -220,9 +216,19 @@ fn shell_word(s: &str) -> String {
 mod tests {
     use super::*;
 
+    fn words(w: &[&str]) -> String {
+        shell_words(&w.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
     #[test]
     fn shell_words_are_quoted() {
-        assert_eq!(shell_word("qemu/tests.toml"), "qemu/tests.toml");
-        assert_eq!(shell_word("my dir/t.toml"), "'my dir/t.toml'");
+        assert_eq!(words(&["qemu/tests.toml"]), "qemu/tests.toml");
+        assert_eq!(words(&["my dir/t.toml"]), "'my dir/t.toml'");
+        let hint = words(&["--test", "sched;touch${IFS}pwned"]);
+        assert_eq!(
+            shlex::split(&hint).unwrap(),
+            ["--test", "sched;touch${IFS}pwned"]
+        );
+        assert!(hint.contains('\'') && !hint.contains(" sched;"), "{hint}");
     }
 }

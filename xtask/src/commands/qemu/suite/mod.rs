@@ -14,13 +14,13 @@ mod summary;
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use super::Args;
 use crate::boards::{Board, Boards};
 use crate::cargo;
 use crate::qemu::manifest::Manifest;
-use crate::workspace::Workspace;
+use crate::workspace::{Workspace, check_output};
 
 pub use select::Subset;
 
@@ -37,9 +37,20 @@ pub fn run(ws: &Workspace, boards: &Boards, args: &Args) -> Result<()> {
         return Ok(());
     }
     if cases.is_empty() {
-        summary::nothing_selected(args, &last_report);
-        return Ok(());
+        let why = select::nothing_selected(&manifest, args, &last_report);
+        if args.allow_empty {
+            println!("{why} (--allow-empty)");
+            return Ok(());
+        }
+        bail!("{why}; a run that tests nothing is not a pass (--allow-empty accepts it)");
     }
+    // Outputs are checked before anything runs, so a bad path wastes no run.
+    for (flag, path) in [("--json", &args.json), ("--junit", &args.junit)] {
+        if let Some(path) = path {
+            check_output(flag, path)?;
+        }
+    }
+    check_output("the last-run report", &last_report)?;
 
     // Build first: a build failure is an error, never a pass.
     let used: BTreeSet<&str> = cases.iter().map(|c| c.board.name.as_str()).collect();

@@ -3,8 +3,9 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use super::super::Args;
 use super::super::report::{CaseId, JsonReport, Status};
@@ -51,6 +52,8 @@ pub struct Case<'a> {
     pub test: &'a Test,
     pub board: &'a Board,
     pub id: CaseId,
+    /// After `--timeout` and `--timeout-multiplier`.
+    pub timeout: Duration,
 }
 
 /// `<target_dir>/reports/qemu.json` for `qemu/tests.toml`; another manifest
@@ -78,8 +81,8 @@ pub fn last_report_path(ws: &Workspace, manifest: Option<&Path>) -> PathBuf {
 
 /// The selected cases, sorted by id, then sharded.
 ///
-/// Errors: an unknown board selector or `--test` name, or `--only-failed`
-/// without a readable previous report.
+/// Errors: an unknown board selector or `--test` name, `--only-failed`
+/// without a readable previous report, or a timeout outside 1 ms to 24 h.
 pub fn cases<'a>(
     manifest: &'a Manifest,
     boards: &'a Boards,
@@ -115,7 +118,15 @@ pub fn cases<'a>(
             if failed.as_ref().is_some_and(|f| !f.contains(&id)) {
                 continue;
             }
-            cases.push(Case { test, board, id });
+            let timeout = args
+                .timeout(test.timeout)
+                .with_context(|| format!("test `{}` in {}", test.name, manifest.path.display()))?;
+            cases.push(Case {
+                test,
+                board,
+                id,
+                timeout,
+            });
         }
     }
     cases.sort_by(|a, b| a.id.cmp(&b.id));
@@ -123,6 +134,36 @@ pub fn cases<'a>(
         Some(s) => s.select(cases),
         None => cases,
     })
+}
+
+/// Why a selection is empty: the manifest, and each filter that was set.
+pub fn nothing_selected(manifest: &Manifest, args: &Args, last_report: &Path) -> String {
+    let from = format!("{}", manifest.path.display());
+    if manifest.tests.is_empty() {
+        return format!("no test selected: {from} has no [[test]]");
+    }
+    if args.only_failed {
+        return format!(
+            "no test selected: nothing failed or errored in the last run of {from} ({})",
+            last_report.display()
+        );
+    }
+    let mut filters: Vec<String> = Vec::new();
+    if let Some(t) = &args.boards.target {
+        filters.push(format!("--target {t}"));
+    }
+    filters.extend(args.test.iter().map(|t| format!("--test {t}")));
+    if let Some(s) = args.subset {
+        filters.push(format!("--subset {}/{}", s.index, s.count));
+    }
+    let n = manifest.tests.len();
+    if filters.is_empty() {
+        return format!("no test selected: none of the {n} tests of {from} runs on any board");
+    }
+    format!(
+        "no test selected: the {n} tests of {from} leave none after {}",
+        filters.join(" ")
+    )
 }
 
 /// The ids that failed or errored in the report at `path`.

@@ -3,8 +3,7 @@
 //! their log tails, diffs and rerun commands, the totals, and the JSON and
 //! JUnit reports.
 
-use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
@@ -13,6 +12,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::super::Args;
 use super::super::report::{self, CaseResult, Environment, JsonReport, Status, Summary};
 use super::select::Case;
+use crate::term::Look;
+use crate::workspace::write_atomic;
 
 /// `--list`: the selected ids, with the skip reason of quarantined tests.
 pub fn list(cases: &[Case<'_>]) {
@@ -24,18 +25,6 @@ pub fn list(cases: &[Case<'_>]) {
             .map(|r| format!(" (skipped: {r})"))
             .unwrap_or_default();
         println!("{}{skip}", c.id);
-    }
-}
-
-/// An empty selection: what was filtered.
-pub fn nothing_selected(args: &Args, last_report: &Path) {
-    if args.only_failed {
-        println!(
-            "nothing failed or errored in the last run ({})",
-            last_report.display()
-        );
-    } else {
-        println!("no test selected");
     }
 }
 
@@ -51,12 +40,18 @@ pub fn finish(
     last_report: &Path,
 ) -> Result<()> {
     let summary = Summary::of(&results);
-    let color = color_enabled();
+    let color = Look::detect().color;
+    let reports = last_report.parent().unwrap_or(Path::new("."));
     for r in results
         .iter()
         .filter(|r| matches!(r.status, Status::Failed | Status::Error))
     {
-        print_failure(r, color);
+        let diff = r
+            .mismatch
+            .as_ref()
+            .map(|d| write_diff(reports, r, d).map(|path| (d.as_str(), path)))
+            .transpose()?;
+        print_failure(r, color, diff);
     }
     println!();
     println!(
@@ -88,13 +83,47 @@ pub fn finish(
     if bad > 0 {
         bail!("{} of {} tests failed or errored", bad, summary.total);
     }
+    if summary.skipped == summary.total && !args.allow_empty {
+        bail!(
+            "no test ran: all {} selected tests are skipped; a run that tests nothing is not a pass (--allow-empty accepts it)",
+            summary.total
+        );
+    }
     if args.fail_on_flaky && summary.flaky > 0 {
         bail!("{} tests were flaky (--fail-on-flaky)", summary.flaky);
     }
     Ok(())
 }
 
-fn print_failure(r: &CaseResult, color: bool) {
+/// How much of a diff the terminal gets; the rest is in the diff's file.
+const DIFF_LINES: usize = 200;
+const DIFF_BYTES: usize = 64 * 1024;
+/// Longest console line printed; longer ones are cut.
+const LINE_BYTES: usize = 2000;
+
+/// Writes the whole diff of `r` to `<reports>/diffs/<board>/<test>.diff`.
+fn write_diff(reports: &Path, r: &CaseResult, diff: &str) -> Result<PathBuf> {
+    let path = reports
+        .join("diffs")
+        .join(&r.board)
+        .join(format!("{}.diff", r.name));
+    write_atomic(&path, diff.as_bytes())?;
+    Ok(path)
+}
+
+/// `line`, cut to at most `max` bytes on a character boundary.
+fn clip(line: &str, max: usize) -> String {
+    if line.len() <= max {
+        return line.to_owned();
+    }
+    let mut end = max;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{} … ({} more bytes)", &line[..end], line.len() - end)
+}
+
+fn print_failure(r: &CaseResult, color: bool, diff: Option<(&str, PathBuf)>) {
     println!();
     println!(
         "--- {} {}: {}",
@@ -105,22 +134,34 @@ fn print_failure(r: &CaseResult, color: bool) {
     if !r.log_tail.is_empty() {
         println!("    last lines of output:");
         for l in &r.log_tail {
-            println!("      {l}");
+            println!("      {}", clip(l, LINE_BYTES));
         }
     }
-    if let Some(diff) = &r.mismatch {
+    if let Some((diff, path)) = diff {
         println!("    expected vs actual:");
-        for l in diff.lines() {
-            println!("      {l}");
-        }
+        print_bounded(diff, &path);
     }
     println!("    rerun: {}", r.rerun);
 }
 
-/// Colour only on a terminal, and never when `NO_COLOR` is set and non-empty
-/// (no-color.org).
-fn color_enabled() -> bool {
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+/// The first [`DIFF_LINES`] lines or [`DIFF_BYTES`] bytes of `diff`, then
+/// where the rest is.
+fn print_bounded(diff: &str, path: &Path) {
+    let mut budget = DIFF_BYTES;
+    for (shown, line) in diff.lines().enumerate() {
+        if shown == DIFF_LINES || budget == 0 {
+            let left = diff.lines().count() - shown;
+            println!(
+                "      … {left} more lines; the whole diff is in {}",
+                path.display()
+            );
+            return;
+        }
+        let line = clip(line, budget.min(LINE_BYTES));
+        budget = budget.saturating_sub(line.len() + 1);
+        println!("      {line}");
+    }
+    println!("      (also in {})", path.display());
 }
 
 /// The status word, coloured if `color`.
@@ -145,10 +186,10 @@ pub struct Printer {
 
 impl Printer {
     pub fn new(total: usize) -> Self {
-        let tty = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
-        let bar = tty.then(|| {
+        let look = Look::detect();
+        let bar = look.live.then(|| {
             let bar = ProgressBar::new(total as u64);
-            let template = if color_enabled() {
+            let template = if look.color {
                 "{spinner} [{bar:30.cyan/blue}] {pos}/{len} {elapsed} {msg}"
             } else {
                 "{spinner} [{bar:30}] {pos}/{len} {elapsed} {msg}"
@@ -161,7 +202,7 @@ impl Printer {
         });
         Self {
             bar,
-            color: color_enabled(),
+            color: look.color,
         }
     }
 
