@@ -738,6 +738,14 @@ fn elf_runner_judges_expected_output_regexes_and_exit_codes() {
             err.contains("-PASS something else") && err.contains("+PASS pass"),
             "the diff: {err}"
         );
+        let kept = err
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("(also in "))
+            .and_then(|l| l.strip_suffix(')'))
+            .unwrap_or_else(|| panic!("where the whole diff is: {err}"));
+        assert!(kept.ends_with("pass.diff"), "{kept}");
+        let whole = std::fs::read_to_string(kept).unwrap();
+        assert!(whole.contains("-PASS something else"), "{whole}");
         // Regexes match later and later lines.
         let noisy = elf(target, "noisy");
         let regexes = |first: &str, second: &str| {

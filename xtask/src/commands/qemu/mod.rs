@@ -4,6 +4,7 @@
 
 pub mod bench;
 mod report;
+mod shown;
 pub mod single;
 mod suite;
 

@@ -10,6 +10,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use regex::bytes::Regex;
 
 use super::Args;
+use super::shown::{LINE_BYTES, bounded_diff, clip, write_diff};
 use crate::boards::{Board, Boards, Selector};
 use crate::elf::Elf;
 use crate::qemu::console::{Console, FailMarkers, LogFormat, Match};
@@ -102,14 +103,25 @@ pub fn run(args: &Args, ws: &Workspace, boards: &Boards, elf: &Path) -> Result<(
             }
             eprintln!("last lines of output:");
             for line in outcome.tail(10) {
-                eprintln!("    {line}");
+                eprintln!("    {}", clip(&line, LINE_BYTES));
             }
             if let Some(mismatch) = &judgement.mismatch {
-                eprintln!("expected vs actual:\n{mismatch}");
+                let path = write_diff(&ws.reports_dir(), &board.name, &diff_name(elf), mismatch)?;
+                eprintln!("expected vs actual:");
+                for line in bounded_diff(mismatch, &path) {
+                    eprintln!("    {line}");
+                }
             }
             bail!("{}: {reason}", elf.display())
         }
     }
+}
+
+/// The diff file's name for `elf`: `elf-<file name>`, apart from the
+/// suite's `<test>.diff` files.
+fn diff_name(elf: &Path) -> String {
+    let file = elf.file_name().unwrap_or(elf.as_os_str());
+    format!("elf-{}", file.to_string_lossy())
 }
 
 /// The expectation the options describe on `board`.
