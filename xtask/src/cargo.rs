@@ -50,6 +50,10 @@ pub enum Profile {
     /// cargo's `dev` profile.
     Debug,
     Release,
+    /// `[profile.coverage]` of the workspace: the release code with DWARF
+    /// line tables (see [`remap_path_config`]), so that QEMU's logs map to
+    /// source lines (`cargo xtask qemu --coverage`). Not part of `all`.
+    Coverage,
 }
 
 impl Profile {
@@ -61,6 +65,7 @@ impl Profile {
         match self {
             Self::Debug => "dev",
             Self::Release => "release",
+            Self::Coverage => "coverage",
         }
     }
 
@@ -69,6 +74,7 @@ impl Profile {
         match self {
             Self::Debug => "debug",
             Self::Release => "release",
+            Self::Coverage => "coverage",
         }
     }
 }
@@ -93,8 +99,9 @@ impl FromStr for Profiles {
         }
         let mut out = Vec::new();
         for word in s.split(',') {
-            let p = <Profile as clap::ValueEnum>::from_str(word.trim(), false)
-                .map_err(|_| format!("unknown profile `{word}`; valid: debug, release, all"))?;
+            let p = <Profile as clap::ValueEnum>::from_str(word.trim(), false).map_err(|_| {
+                format!("unknown profile `{word}`; valid: debug, release, coverage, all")
+            })?;
             if !out.contains(&p) {
                 out.push(p);
             }
@@ -236,13 +243,22 @@ pub fn invocations(
 /// `.`, and a target directory outside it becomes `target`. Later flags win
 /// in rustc, so the more specific target directory comes last. Debug info
 /// (`DW_AT_comp_dir`, file names) and panic locations then hold no host path.
-pub fn remap_path_config(ws: &Workspace, triple: &str) -> String {
+///
+/// For [`Profile::Coverage`] it also appends `-C debuginfo=line-tables-only
+/// -C strip=none`: DWARF line tables given as flags, unlike a profile's
+/// `debug` setting, stay out of cargo's `-C metadata`, so symbol hashes,
+/// the linker's layout and every byte of code stay those of the release
+/// build.
+pub fn remap_path_config(ws: &Workspace, triple: &str, profile: Profile) -> String {
     let mut flags = vec![format!("--remap-path-prefix={}=.", ws.root.display())];
     if !ws.target_dir.starts_with(&ws.root) {
         flags.push(format!(
             "--remap-path-prefix={}=target",
             ws.target_dir.display()
         ));
+    }
+    if profile == Profile::Coverage {
+        flags.extend(["-Cdebuginfo=line-tables-only".into(), "-Cstrip=none".into()]);
     }
     let list = toml::Value::Array(flags.into_iter().map(toml::Value::String).collect());
     format!("target.{triple}.rustflags={list}")
@@ -289,7 +305,7 @@ pub fn build_images(ws: &Workspace, boards: &[&Board], profiles: &[Profile]) -> 
 fn build(ws: &Workspace, board: &Board, profile: Profile, inv: &Invocation) -> Result<Vec<Image>> {
     let sh = shell(&ws.root)?;
     let (cargo, target, cargo_profile) = (cargo(), &board.target, profile.cargo_name());
-    let remap = remap_path_config(ws, target);
+    let remap = remap_path_config(ws, target, profile);
     let args = inv.args();
     let json = cmd!(
         sh,
@@ -325,6 +341,35 @@ fn build(ws: &Workspace, board: &Board, profile: Profile, inv: &Invocation) -> R
         });
     }
     Ok(images)
+}
+
+/// Builds binary `bin` of host package `package` (a workspace member that
+/// is not a default member, such as `xtask-coverage`) in cargo's `dev`
+/// profile and returns the executable's path. Cargo's fingerprints make a
+/// second call cheap.
+///
+/// Errors: cargo fails to start, the build fails (its diagnostics are on
+/// stderr), or cargo reports no such executable.
+pub fn build_host_tool(ws: &Workspace, package: &str, bin: &str) -> Result<PathBuf> {
+    let sh = shell(&ws.root)?;
+    let cargo = cargo();
+    let json = cmd!(
+        sh,
+        "{cargo} build --message-format=json-render-diagnostics --package {package} --bin {bin}"
+    )
+    .quiet()
+    .read()
+    .map_err(|e| anyhow!("cargo build of `{package}` failed: {e}"))?;
+    for message in Message::parse_stream(json.as_bytes()) {
+        if let Message::CompilerArtifact(artifact) =
+            message.context("reading cargo's JSON output")?
+            && artifact.target.name == bin
+            && let Some(exe) = artifact.executable
+        {
+            return Ok(exe.into_std_path_buf());
+        }
+    }
+    bail!("cargo built no executable `{bin}` for package `{package}`")
 }
 
 /// Copies `from` to `to` through a uniquely named temporary file in `to`'s

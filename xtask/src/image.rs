@@ -69,6 +69,16 @@ impl FromStr for ImageId {
     }
 }
 
+/// The SHA-256 of an image's bytes, in lowercase hex: how reports tell
+/// whether they describe the same build of an image.
+pub fn digest(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 impl Serialize for ImageId {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)

@@ -78,7 +78,7 @@ fn union_of_nightly_jobs_is_nightly_ci() {
         &plain[..],
         "nightly is ci plus slow checks"
     );
-    for slow in ["fuzz", "reproducibility", "audit"] {
+    for slow in ["fuzz", "reproducibility", "audit", "coverage"] {
         assert!(nightly.iter().any(|s| s == slow), "nightly runs {slow}");
     }
 }

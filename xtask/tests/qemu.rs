@@ -1141,6 +1141,189 @@ fn a_corrupted_defmt_frame_is_a_clear_error() {
     }
 }
 
+/// The kernel's stack report: parsed, stripped from the transcript (the
+/// checked-in expected file still matches), budgeted, and carried by both
+/// reports.
+#[test]
+fn stack_peaks_are_reported_and_a_tight_budget_names_the_task() {
+    let Some(()) = qemu_or_skip() else { return };
+    let s = Scratch::new("stack");
+    let tight = s.write("budgets.toml", "stack = \"1 %\"\n");
+    let (json, junit) = (s.0.join("r.json"), s.0.join("r.xml"));
+    let o = xtask()
+        .args(["qemu", "--test", "sched", "--budgets"])
+        .arg(&tight)
+        .arg("--json")
+        .arg(&json)
+        .arg("--junit")
+        .arg(&junit)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(!o.status.success(), "a 1 % stack budget must fail:\n{out}");
+    assert!(err.contains("2 of 2 tests failed"), "{err}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for t in report["tests"].as_array().unwrap() {
+        let reason = t["reason"].as_str().unwrap_or("");
+        assert!(
+            reason.starts_with("stack: task monitor peaked at ") && reason.contains(" B (> 1 %)"),
+            "{t}"
+        );
+        let tasks: Vec<&str> = t["stack"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                let (peak, size) = (x["peak_bytes"].as_u64(), x["size_bytes"].as_u64());
+                assert!(peak.unwrap() > 0 && peak <= size, "{x}");
+                x["task"].as_str().unwrap()
+            })
+            .collect();
+        assert_eq!(tasks, ["monitor", "a", "b", "c", "idle"], "{t}");
+        assert!(
+            t["elf_sha256"].as_str().is_some_and(|h| h.len() == 64),
+            "{t}"
+        );
+        // The transcript the failure shows, and the whole log, hold no
+        // stack line.
+        for lines in [&t["log_tail"], &t["log"]] {
+            let lines = lines.as_array().unwrap();
+            assert!(!lines.is_empty(), "{t}");
+            assert!(
+                lines
+                    .iter()
+                    .all(|l| !l.as_str().unwrap().contains("@stack")),
+                "{t}"
+            );
+        }
+    }
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains(r#"<property name="stack.monitor.peak_bytes""#)
+            && xml.contains(r#"<property name="stack.idle.size_bytes""#),
+        "{xml}"
+    );
+    assert!(
+        out.contains(&format!("--budgets {}", tight.display())),
+        "{out}"
+    );
+
+    // The checked-in budgets (75 %) pass, with the same peaks reported.
+    let o = xtask()
+        .args(["qemu", "--test", "sched", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let (out, _) = text(&o);
+    assert!(o.status.success(), "{out}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for t in report["tests"].as_array().unwrap() {
+        assert_eq!(t["status"], "passed", "{t}");
+        assert_eq!(t["stack"].as_array().unwrap().len(), 5, "{t}");
+        assert!(
+            t["stack_budget"]
+                .as_str()
+                .unwrap()
+                .starts_with("75 % (stack in ")
+        );
+    }
+}
+
+/// The sections QEMU loads (`SHF_ALLOC` with contents), by name.
+fn loaded_sections(elf: &Path) -> BTreeMap<String, Vec<u8>> {
+    use goblin::elf::section_header::{SHF_ALLOC, SHT_NOBITS};
+    let bytes = std::fs::read(elf).unwrap();
+    let parsed = goblin::elf::Elf::parse(&bytes).unwrap();
+    parsed
+        .section_headers
+        .iter()
+        .filter(|h| h.sh_flags & u64::from(SHF_ALLOC) != 0 && h.sh_type != SHT_NOBITS)
+        .map(|h| {
+            let name = parsed.shdr_strtab.get_at(h.sh_name).unwrap().to_owned();
+            let range = h.file_range().unwrap();
+            (name, bytes[range].to_vec())
+        })
+        .collect()
+}
+
+/// `--coverage` on both boards: the coverage images hold the release
+/// code, the runs of both boards merge into one lcov file that genhtml
+/// accepts from the workspace root, and the kernel figure is printed.
+#[test]
+fn coverage_merges_both_boards_into_lcov_that_genhtml_accepts() {
+    let Some(()) = qemu_or_skip() else { return };
+    let o = xtask()
+        .args(["qemu", "--coverage", "--test", "sched", "--test", "sem_isr"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    let kernel = out
+        .lines()
+        .find(|l| l.starts_with("coverage: `firmware/kernel/src`: "))
+        .unwrap_or_else(|| panic!("no kernel figure in:\n{out}"));
+    assert!(
+        kernel.ends_with("not checked: only part of the suite ran"),
+        "{kernel}"
+    );
+    let target = elf(ARM, "sched").ancestors().nth(5).unwrap().to_path_buf();
+    let lcov = std::fs::read_to_string(target.join("reports/coverage/lcov.info")).unwrap();
+    for file in [
+        "SF:firmware/kernel/src/arch/cortex_m.rs",
+        "SF:firmware/kernel/src/arch/riscv32.rs",
+        "SF:firmware/kernel/src/sched/semaphore.rs",
+        "SF:firmware/tests/src/bin/sem_isr.rs",
+    ] {
+        assert!(lcov.lines().any(|l| l == file), "{file} missing:\n{lcov}");
+    }
+    assert!(
+        !lcov.contains("SF:/"),
+        "no absolute or library path:\n{lcov}"
+    );
+    let table = std::fs::read_to_string(target.join("reports/coverage/coverage.md")).unwrap();
+    assert!(
+        table.contains("| `firmware/kernel/src/sched/mod.rs` |"),
+        "{table}"
+    );
+
+    // The coverage build is the release code, byte for byte, plus DWARF.
+    for (triple, board) in [(ARM, "lm3s6965evb"), (RISCV, "sifive_e")] {
+        let release = elf(triple, "sched");
+        let coverage = target.join(format!("images/{board}/coverage/fw-tests/sched"));
+        assert_eq!(
+            loaded_sections(&coverage),
+            loaded_sections(&release),
+            "{board}: {} and {} load different bytes",
+            coverage.display(),
+            release.display()
+        );
+    }
+
+    if which::which("genhtml").is_err() {
+        println!("skipped: genhtml not installed (apt-get install lcov)");
+        return;
+    }
+    let html = Scratch::new("genhtml");
+    let o = Command::new("genhtml")
+        .arg("--output-directory")
+        .arg(&html.0)
+        .arg(target.join("reports/coverage/lcov.info"))
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(
+        o.status.success(),
+        "genhtml refused the lcov file:\n{out}{err}"
+    );
+    assert!(out.contains("lines......:"), "{out}");
+    assert!(html.0.join("index.html").is_file());
+}
+
 /// One fixture test on the Cortex-M3 board.
 fn arm_test(name: &str, bin: &str, output: &str) -> String {
     format!(

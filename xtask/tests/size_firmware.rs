@@ -192,3 +192,84 @@ fn baseline_image_missing_from_the_build_fails() {
         "{md}"
     );
 }
+
+/// Stack peaks come from a suite report of the very same ELFs, with their
+/// delta against the baseline; a report of another build is never shown.
+#[test]
+fn stack_peaks_of_the_same_build_show_with_their_delta() {
+    let qemu = Command::new("qemu-system-arm").arg("--version").output();
+    if !qemu.is_ok_and(|o| o.status.success()) {
+        println!("skipped: qemu-system-arm not installed (cargo xtask setup)");
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let suite = scratch("size_firmware", "qemu.json", b"");
+    let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["qemu", "--target", "arm", "--test", "sched", "--json"])
+        .arg(&suite)
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{:?}", text(&o));
+    let ran: serde_json::Value = serde_json::from_slice(&std::fs::read(&suite).unwrap()).unwrap();
+    let peaks = ran["tests"][0]["stack"].clone();
+    assert_eq!(peaks.as_array().map(Vec::len), Some(5), "{ran}");
+    let monitor = peaks[0]["peak_bytes"].as_i64().unwrap();
+
+    // A baseline whose sched peaked 8 bytes lower.
+    let text_in = std::fs::read_to_string(root.join("qemu/size-baseline.json")).unwrap();
+    let mut base: serde_json::Value = serde_json::from_str(&text_in).unwrap();
+    let sched = base["images"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|i| i["image"] == "lm3s6965evb/fw-tests/sched")
+        .unwrap();
+    sched["stack"] = peaks.clone();
+    sched["stack"][0]["peak_bytes"] = (monitor - 8).into();
+    let base_path = suite.with_file_name("stack-baseline.json");
+    std::fs::write(&base_path, base.to_string()).unwrap();
+    let md = suite.with_file_name("stack.md");
+    let check = |report: &Path| {
+        let o = size_check(&[
+            "--target",
+            "arm",
+            "--json",
+            "--qemu-report",
+            report.to_str().unwrap(),
+            "--baseline",
+            base_path.to_str().unwrap(),
+            "--markdown",
+            md.to_str().unwrap(),
+        ]);
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "{out}\n{err}");
+        let sched: serde_json::Value = out
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|i| i["image"] == "lm3s6965evb/fw-tests/sched")
+            .unwrap();
+        (sched, std::fs::read_to_string(&md).unwrap())
+    };
+    let (sched, table) = check(&suite);
+    assert_eq!(sched["stack"], peaks, "{sched}");
+    assert_eq!(sched["deltas"]["stack_peak_bytes"], 8, "{sched}");
+    assert!(
+        sched["stack_source"]
+            .as_str()
+            .unwrap()
+            .contains("qemu.json (commit ")
+    );
+    let row = format!("| `lm3s6965evb/fw-tests/sched` | monitor | {monitor} | 1024 |");
+    assert!(table.contains(&row) && table.contains(" | +8 |"), "{table}");
+    assert!(table.contains("Not measured") && table.contains("`lm3s6965evb/fw-fixtures/pass`"));
+
+    // The same report claiming another ELF: sched is no longer measured.
+    let mut stale = ran.clone();
+    stale["tests"][0]["elf_sha256"] = "0".repeat(64).into();
+    let stale_path = suite.with_file_name("stale.json");
+    std::fs::write(&stale_path, stale.to_string()).unwrap();
+    let (sched, table) = check(&stale_path);
+    assert!(sched.get("stack_source").is_none() && sched["stack"] == serde_json::json!([]));
+    assert!(table.contains("ran none of these ELFs"), "{table}");
+}

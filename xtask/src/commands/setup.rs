@@ -29,6 +29,7 @@ pub fn run(args: Args) -> Result<()> {
     let sh = shell(&ws.root)?;
     rust_toolchain(&sh, &ws.root)?;
     qemu(&sh)?;
+    lcov(&sh);
     if args.cuda {
         toolkits::setup_cuda(&ws)?;
     }
@@ -148,6 +149,50 @@ fn qemu(sh: &Shell) -> Result<()> {
     }
     println!("installed: QEMU ({})", QEMU_BINARIES.join(", "));
     Ok(())
+}
+
+/// lcov's `genhtml`, which the coverage test runs on the lcov file of
+/// `cargo xtask qemu --coverage`. Optional: where it cannot be installed
+/// (not Debian, no root), setup says how and goes on, and the test says
+/// `skipped`.
+fn lcov(sh: &Shell) {
+    if which::which("genhtml").is_ok() {
+        println!("skipped: lcov (genhtml already installed)");
+        return;
+    }
+    let install = [
+        "apt-get",
+        "install",
+        "-y",
+        "--no-install-recommends",
+        "lcov",
+    ];
+    let sudo: Option<&[&str]> = if is_root() {
+        Some(&[])
+    } else if passwordless_sudo(sh) {
+        Some(&["sudo"])
+    } else {
+        None
+    };
+    let Some(sudo) = sudo.filter(|_| OsRelease::read().is_debian_like()) else {
+        println!(
+            "skipped: lcov (genhtml) not installed; on Debian or Ubuntu: sudo {}",
+            install.join(" ")
+        );
+        return;
+    };
+    let steps = [
+        [sudo, &["apt-get", "update"][..]].concat(),
+        [sudo, &install[..]].concat(),
+    ];
+    let done = steps.iter().try_for_each(|step| match step.split_first() {
+        Some((prog, rest)) => run_shown(cmd!(sh, "{prog} {rest...}")),
+        None => Ok(()),
+    });
+    match done {
+        Ok(()) => println!("installed: lcov (genhtml)"),
+        Err(e) => println!("skipped: lcov (genhtml) not installed: {e:#}"),
+    }
 }
 
 /// `/etc/os-release`, for the distribution's package manager.

@@ -251,6 +251,7 @@ mod tests {
             decoded: BTreeMap::new(),
             log,
             defmt_errors: vec![],
+            stack: vec![],
             end,
             early_verdict: None,
             timeout: Duration::from_secs(30),

@@ -2,9 +2,9 @@
 //! process group, capture each console stream byte for byte on a pipe of
 //! its own (`capture`), decode defmt ([`defmt`]), stop at the first
 //! verdict, end QEMU and reap it. Also the verdict rules ([`expect`]), the
-//! streams and lines ([`console`]), the deadline ([`deadline`]) and the
-//! test manifest ([`manifest`]) that `cargo xtask qemu` and the benches
-//! share.
+//! streams and lines ([`console`]), the kernel's stack report ([`stack`]),
+//! the deadline ([`deadline`]) and the test manifest ([`manifest`]) that
+//! `cargo xtask qemu` and the benches share.
 
 mod capture;
 pub mod console;
@@ -13,6 +13,7 @@ pub mod defmt;
 pub mod expect;
 pub mod manifest;
 pub mod process;
+pub mod stack;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -72,6 +73,10 @@ pub struct RunOutcome {
     /// What the defmt decoder reported: frames that did not decode, or why
     /// it could not run.
     pub defmt_errors: Vec<String>,
+    /// The kernel's stack report, taken out of the log and of what is
+    /// compared (see [`stack`]); empty when the image started no task or
+    /// did not reach its exit.
+    pub stack: Vec<stack::TaskStack>,
     pub end: End,
     /// Why the console watcher stopped the run early, if it did.
     pub early_verdict: Option<String>,
@@ -95,28 +100,42 @@ impl RunOutcome {
 
     /// A console stream's bytes: the decoded text for a defmt stream, else
     /// the raw bytes.
-    pub fn stream_bytes(&self, stream: Stream) -> &[u8] {
+    fn stream_bytes(&self, stream: Stream) -> &[u8] {
         self.decoded
             .get(&stream)
             .or_else(|| self.raw.get(&stream))
             .map_or(&[], Vec::as_slice)
     }
 
-    /// The bytes `console` compares: its streams concatenated.
+    /// A console stream's lines as they are compared, each with its `\n`
+    /// (the last may lack one): without the kernel's stack report lines,
+    /// whose numbers differ per board and profile ([`stack`]).
+    fn compared_lines(&self, stream: Stream) -> impl Iterator<Item = &[u8]> {
+        self.stream_bytes(stream)
+            .split_inclusive(|&b| b == b'\n')
+            .filter(|l| stack::parse_line(without_newline(l)).is_none())
+    }
+
+    /// The bytes `console` compares: its streams concatenated, without
+    /// stack report lines.
     pub fn console_bytes(&self, console: Console) -> Vec<u8> {
         console
             .streams()
             .iter()
-            .flat_map(|&s| self.stream_bytes(s).iter().copied())
+            .flat_map(|&s| self.compared_lines(s))
+            .flatten()
+            .copied()
             .collect()
     }
 
-    /// The lines `console` compares: each stream's lines in turn.
+    /// The lines `console` compares: each stream's lines in turn, without
+    /// their `\n` and without stack report lines.
     pub fn console_lines(&self, console: Console) -> Vec<&[u8]> {
         console
             .streams()
             .iter()
-            .flat_map(|&s| console::split_lines(self.stream_bytes(s)))
+            .flat_map(|&s| self.compared_lines(s))
+            .map(without_newline)
             .collect()
     }
 
@@ -206,6 +225,7 @@ struct Collector<'s, 'a> {
     buffers: BTreeMap<Source, LineBuffer>,
     log: Vec<Line>,
     defmt_errors: Vec<String>,
+    stack: Vec<stack::TaskStack>,
     /// The early verdict and the instant QEMU's grace ends.
     early: Option<(String, Instant)>,
     open_pipes: usize,
@@ -284,6 +304,11 @@ impl Collector<'_, '_> {
                 Stream::Defmt
             }
         };
+        if Console::Both.streams().contains(&stream)
+            && let Some(report) = stack::parse_line(&bytes)
+        {
+            return self.stack.push(report);
+        }
         let line = Line { stream, bytes };
         if self.early.is_none()
             && let Some(reason) = (self.spec.watch)(&line)
@@ -292,6 +317,10 @@ impl Collector<'_, '_> {
         }
         self.log.push(line);
     }
+}
+
+fn without_newline(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\n").unwrap_or(line)
 }
 
 fn write_out(bytes: &[u8]) -> std::io::Result<()> {
@@ -333,6 +362,7 @@ pub fn run(mut spec: RunSpec<'_>) -> Result<RunOutcome> {
         buffers: BTreeMap::new(),
         log: Vec::new(),
         defmt_errors: Vec::new(),
+        stack: Vec::new(),
         early: None,
         open_pipes: pipes,
     };
@@ -367,6 +397,7 @@ pub fn run(mut spec: RunSpec<'_>) -> Result<RunOutcome> {
         decoded: collector.decoded,
         log: collector.log,
         defmt_errors: collector.defmt_errors,
+        stack: collector.stack,
         end,
         early_verdict: collector.early.map(|(r, _)| r),
         timeout,

@@ -119,15 +119,18 @@ impl<P: Port> Kernel<P> {
     /// returns the saved stack pointer of the task to resume. Called by the
     /// port's switch handler with the outgoing context already pushed.
     pub fn switch_context<B: Board>(&self, sp: usize) -> usize {
-        self.sched.with_in_handler(|k| {
+        let next = self.sched.with_in_handler(|k| {
             k.save_sp(sp);
             let cur = k.current();
             if !stack_intact(k.task(cur).stack_lo, sp) {
-                stack_overflow::<P, B>(k.name(cur));
+                return Err(k.name(cur));
             }
             let next = k.switch();
-            k.task(next).sp
-        })
+            Ok(k.task(next).sp)
+        });
+        // The report reads the kernel again, so it runs outside the
+        // handler's critical section.
+        next.unwrap_or_else(|name| self.stack_overflow::<B>(name))
     }
 
     /// Advances the tick, then runs the tick hook. Called by the port's
@@ -220,7 +223,7 @@ impl<P: Port> Kernel<P> {
             &what,
             &Hex(detail),
         ]);
-        exit::<B>(exit_code::FAULT)
+        self.exit::<B>(exit_code::FAULT)
     }
 
     /// Reports a panic of the running task at `pc` and exits with code 101.
@@ -247,9 +250,39 @@ impl<P: Port> Kernel<P> {
             &line,
             &")",
         ]);
-        exit::<B>(exit_code::PANIC)
+        self.exit::<B>(exit_code::PANIC)
+    }
+
+    /// Reports a stack overflow of task `name` and exits with code 103. Out
+    /// of line, so the switch path does not pay for its stack frame.
+    #[cold]
+    #[inline(never)]
+    fn stack_overflow<B: Board>(&self, name: &str) -> ! {
+        console_line::<P, B>(&[&"*** STACK OVERFLOW in task ", &name]);
+        self.exit::<B>(exit_code::STACK_OVERFLOW)
+    }
+
+    /// Ends the run with `code` (see [`crate::exit_code`]) after the stack
+    /// report: one line per task, in task id order (the idle task last),
+    /// [`STACK_REPORT`] then the task's name, the bytes of its stack ever
+    /// used (the high-water mark of the paint, guard words excluded) and
+    /// its stack's size in bytes, e.g. `@stack monitor 312 1024`. The
+    /// harness strips these lines from the transcript. Nothing is printed
+    /// before the kernel has started tasks.
+    pub fn exit<B: Board>(&self, code: u32) -> ! {
+        for id in 0..self.task_count() {
+            if let Some((name, peak, size)) = self.stack_usage(id) {
+                console_line::<P, B>(&[&STACK_REPORT, &name, &" ", &peak, &" ", &size]);
+            }
+        }
+        exit::<B>(code)
     }
 }
+
+/// The prefix of the stack report's lines (see [`Kernel::exit`]): a
+/// character no test output starts with, so the harness can tell them
+/// apart from the transcript.
+pub const STACK_REPORT: &str = "@stack ";
 
 /// The idle task's entry: waits for interrupts forever.
 pub fn idle<P: Port>() -> ! {
@@ -259,10 +292,11 @@ pub fn idle<P: Port>() -> ! {
 }
 
 /// Ends the run once board `B`'s console has drained, with `code` (0 =
-/// pass, see [`crate::exit_code`]). Out of line: every report that ends a
-/// run shares one copy of the board's drain loop.
+/// pass, see [`crate::exit_code`]), without the stack report of
+/// [`Kernel::exit`]. Out of line: every report that ends a run shares one
+/// copy of the board's drain loop.
 #[inline(never)]
-pub fn exit<B: Board>(code: u32) -> ! {
+fn exit<B: Board>(code: u32) -> ! {
     B::console_flush();
     B::exit(code)
 }
@@ -277,15 +311,6 @@ pub fn console_line<P: Port, B: Board>(items: &[&dyn Print]) {
         }
         B::console_write(b"\n");
     });
-}
-
-/// Reports a stack overflow of task `name` and exits with code 103. Out of
-/// line, so the switch path does not pay for its stack frame.
-#[cold]
-#[inline(never)]
-fn stack_overflow<P: Port, B: Board>(name: &str) -> ! {
-    console_line::<P, B>(&[&"*** STACK OVERFLOW in task ", &name]);
-    exit::<B>(exit_code::STACK_OVERFLOW)
 }
 
 /// Switches now, from task code, when `due`.

@@ -192,7 +192,37 @@ fn an_overrun_stack_is_reported_with_its_task_and_exit_code_103() {
         k.switch_context::<SimBoard>(sp);
     });
     assert_eq!(code, crate::exit_code::STACK_OVERFLOW);
-    assert_eq!(console(), "*** STACK OVERFLOW in task t0\n");
+    // The overrun stack counts as used up to its guard words.
+    let frame = 4 * <Sim as Port>::FRAME_WORDS;
+    assert_eq!(
+        console(),
+        std::format!(
+            "*** STACK OVERFLOW in task t0\n@stack t0 {frame} 256\n@stack t1 {frame} 256\n@stack idle {frame} 256\n"
+        )
+    );
+}
+
+#[test]
+fn every_exit_reports_each_tasks_peak_after_the_output() {
+    let k: Kernel<Sim> = Kernel::new();
+    let code = exit_code(|| k.exit::<SimBoard>(crate::exit_code::PASS));
+    assert_eq!((code, console()), (0, String::new()), "no task, no report");
+    let (k, tasks) = booted(&[2, 1]);
+    console_line::<Sim, SimBoard>(&[&"PASS x"]);
+    // Task t1 once used ten words more than its first frame.
+    let frame = 4 * <Sim as Port>::FRAME_WORDS;
+    tasks[1]
+        .stack
+        .push_frame(&[7; <Sim as Port>::FRAME_WORDS + 10]);
+    let code = exit_code(|| k.exit::<SimBoard>(crate::exit_code::FAIL));
+    assert_eq!(code, crate::exit_code::FAIL);
+    assert_eq!(
+        console(),
+        std::format!(
+            "PASS x\n@stack t0 {frame} 256\n@stack t1 {} 256\n@stack idle {frame} 256\n",
+            frame + 40
+        )
+    );
 }
 
 #[test]
@@ -346,15 +376,20 @@ fn console_lines_and_fault_and_panic_reports() {
     assert_eq!(console(), "n=42 0x000000ab\n");
     let code = exit_code(|| k.fault::<SimBoard>("HardFault, CFSR=", 0x1234, 0x100));
     assert_eq!(code, crate::exit_code::FAULT);
+    // The stack report follows the marker, on every way out.
+    let frame = 4 * <Sim as Port>::FRAME_WORDS;
+    let report = std::format!("@stack t0 {frame} 256\n@stack idle {frame} 256\n");
+    let marker = "*** FAULT in task t0 at pc=0x00001234: HardFault, CFSR=0x00000100\n";
     assert!(
-        console().ends_with("*** FAULT in task t0 at pc=0x00001234: HardFault, CFSR=0x00000100\n"),
+        console().ends_with(&std::format!("{marker}{report}")),
         "{}",
         console()
     );
     let code = exit_code(|| k.report_panic::<SimBoard>("boom", ("src/x.rs", 7), 0x2000));
     assert_eq!(code, crate::exit_code::PANIC);
+    let marker = "*** PANIC in task t0 at pc=0x00002000: boom (src/x.rs:7)\n";
     assert!(
-        console().ends_with("*** PANIC in task t0 at pc=0x00002000: boom (src/x.rs:7)\n"),
+        console().ends_with(&std::format!("{marker}{report}")),
         "{}",
         console()
     );

@@ -18,6 +18,7 @@ use crate::boards::{Board, Boards};
 use crate::cargo::{self, Image, Profile};
 use crate::elf::{self, Elf};
 use crate::qemu;
+use crate::qemu::stack::TaskStack;
 use crate::workspace::Workspace;
 
 /// The image that measures the switch, in the `fw-tests` package.
@@ -109,8 +110,8 @@ fn switch_table(boards: &[&Board], images: &[Image]) -> Result<()> {
         else {
             bail!("no `{BENCH_IMAGE}` image was built for {}", board.name);
         };
-        let transcript = run_image(&image.elf, board)?;
-        let figures = SwitchFigures::parse(&transcript).with_context(|| {
+        let (transcript, stack) = run_image(&image.elf, board)?;
+        let figures = SwitchFigures::parse(&transcript, &stack).with_context(|| {
             format!(
                 "{BENCH_IMAGE} on {}: unexpected transcript:\n{transcript}",
                 board.name
@@ -137,10 +138,10 @@ fn switch_table(boards: &[&Board], images: &[Image]) -> Result<()> {
 }
 
 /// Runs `elf` on `board` through the QEMU harness, returning the
-/// firmware's console output.
+/// firmware's console output and its tasks' stack report.
 ///
 /// Errors: QEMU cannot start, or the image does not exit 0.
-fn run_image(elf: &Path, board: &Board) -> Result<String> {
+fn run_image(elf: &Path, board: &Board) -> Result<(String, Vec<TaskStack>)> {
     let outcome = qemu::run_elf(board, elf, RUN_TIMEOUT)?;
     let console = outcome.console_text().join("\n");
     if outcome.exit_code() != Some(0) {
@@ -151,10 +152,10 @@ fn run_image(elf: &Path, board: &Board) -> Result<String> {
             outcome.end
         );
     }
-    Ok(console)
+    Ok((console, outcome.stack))
 }
 
-/// Figures printed by the `switch_bench` image.
+/// Figures printed by the `switch_bench` image, and its stack report.
 #[derive(Debug, PartialEq, Eq)]
 struct SwitchFigures {
     per_switch: u64,
@@ -166,7 +167,7 @@ struct SwitchFigures {
 }
 
 impl SwitchFigures {
-    fn parse(transcript: &str) -> Result<Self> {
+    fn parse(transcript: &str, stack: &[TaskStack]) -> Result<Self> {
         let number = |key: &str| -> Result<u64> {
             transcript
                 .lines()
@@ -176,26 +177,16 @@ impl SwitchFigures {
                 .parse()
                 .with_context(|| format!("`{key}` is not followed by a number"))
         };
-        let (mut stack_used, mut stack_size) = (0, 0);
-        for line in transcript.lines() {
-            // `stack <task>: used <n> of <size> bytes`
-            let Some(rest) = line.strip_prefix("stack ") else {
-                continue;
-            };
-            let words: Vec<&str> = rest.split_whitespace().collect();
-            if let [_, "used", used, "of", size, "bytes"] = words[..] {
-                stack_used = stack_used.max(used.parse()?);
-                stack_size = size.parse()?;
-            }
-        }
-        if stack_size == 0 {
-            bail!("no `stack <task>: used N of M bytes` line");
-        }
+        // The bench's own tasks, not the idle task's smaller stack.
+        let tasks = stack.iter().filter(|t| t.task != "idle");
+        let Some(stack_size) = tasks.clone().map(|t| t.size_bytes).max() else {
+            bail!("no stack report (`@stack <task> <peak> <size>` lines)");
+        };
         Ok(Self {
             per_switch: number("instructions per switch: ")?,
             per_yield: number("instructions per yield with switch: ")?,
             tcb_bytes: number("tcb bytes: ")?,
-            stack_used,
+            stack_used: tasks.map(|t| t.peak_bytes).max().unwrap_or(0),
             stack_size,
         })
     }
@@ -212,11 +203,19 @@ mod tests {
                  instructions per yield without switch: 31\n\
                  instructions per switch: 124\n\
                  tcb bytes: 48\n\
-                 stack bench: used 184 of 1024 bytes\n\
-                 stack ping: used 104 of 1024 bytes\n\
                  PASS switch_bench\n";
+        let task = |task: &str, peak_bytes, size_bytes| TaskStack {
+            task: task.into(),
+            peak_bytes,
+            size_bytes,
+        };
+        let stack = [
+            task("bench", 184, 1024),
+            task("ping", 104, 1024),
+            task("idle", 136, 200),
+        ];
         assert_eq!(
-            SwitchFigures::parse(t).unwrap(),
+            SwitchFigures::parse(t, &stack).unwrap(),
             SwitchFigures {
                 per_switch: 124,
                 per_yield: 155,
@@ -229,7 +228,14 @@ mod tests {
 
     #[test]
     fn a_missing_figure_is_an_error() {
-        let err = SwitchFigures::parse("stack a: used 1 of 2 bytes\n").unwrap_err();
+        let stack = [TaskStack {
+            task: "a".into(),
+            peak_bytes: 1,
+            size_bytes: 2,
+        }];
+        let err = SwitchFigures::parse("tcb bytes: 48\n", &stack).unwrap_err();
         assert!(err.to_string().contains("instructions per switch"), "{err}");
+        let err = SwitchFigures::parse("tcb bytes: 48\n", &[]).unwrap_err();
+        assert!(err.to_string().contains("no stack report"), "{err}");
     }
 }

@@ -22,6 +22,9 @@ enum What {
     Size,
     /// Throughput of every available native backend.
     Native,
+    /// A clean xtask build, a fresh clone's setup and ci per step, a warm
+    /// rerun and a rerun after a one-line kernel edit.
+    Ci(super::ci::bench::Args),
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -30,5 +33,6 @@ pub fn run(args: Args) -> Result<()> {
         What::Qemu => super::qemu::bench::run(),
         What::Size => super::size_check::bench::run(),
         What::Native => super::native::bench(),
+        What::Ci(args) => super::ci::bench::run(args),
     }
 }

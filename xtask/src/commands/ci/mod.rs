@@ -5,6 +5,7 @@
 //! is reported as `✅ cached` and not rerun. `--matrix` and `--job` split the
 //! same steps into GitHub matrix jobs, so CI runs exactly what a laptop runs.
 
+pub mod bench;
 mod cache;
 mod exec;
 mod gh_release;
@@ -47,8 +48,8 @@ pub struct Args {
     /// Run only this step; repeatable.
     #[arg(long, value_name = "NAME")]
     step: Vec<String>,
-    /// Add the nightly checks: fuzzing budget, two-clone reproducibility and
-    /// dependency audit.
+    /// Add the nightly checks: fuzzing budget, two-clone reproducibility,
+    /// dependency audit and firmware line coverage.
     #[arg(long)]
     nightly: bool,
     /// Print the names of the steps that would run, one per line, and exit.

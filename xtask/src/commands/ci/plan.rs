@@ -43,6 +43,8 @@ pub enum Job {
     Reproducibility,
     /// Nightly only.
     Audit,
+    /// Nightly only.
+    Coverage,
 }
 
 impl Job {
@@ -56,6 +58,7 @@ impl Job {
             Self::Fuzz => "fuzz",
             Self::Reproducibility => "reproducibility",
             Self::Audit => "audit",
+            Self::Coverage => "coverage",
         }
     }
 }
@@ -312,6 +315,15 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
                 vec![argv(&["cargo", "xtask", "ci", "audit"])],
                 inputs(&[COMMON], &[]),
             ),
+            Step {
+                outputs: vec![reports.join("coverage")],
+                ..step(
+                    "coverage",
+                    Job::Coverage,
+                    vec![argv(&["cargo", "xtask", "qemu", "--coverage"])],
+                    inputs(&[COMMON, FIRMWARE], &[Tool::Rustc, Tool::Qemu]),
+                )
+            },
         ]);
     }
     steps

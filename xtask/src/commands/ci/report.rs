@@ -237,6 +237,16 @@ fn summary(dir: &Path, results: &[StepResult], total_s: f64, failed: &[&str]) ->
     if let Ok(size) = std::fs::read_to_string(dir.join("size.md")) {
         let _ = writeln!(md, "\n### Size\n\n{}", size.trim_end());
     }
+    // Only a coverage step of this run speaks for this run.
+    let covered = results
+        .iter()
+        .any(|r| r.name == "coverage" && r.status != Status::NotRun);
+    if let (true, Ok(table)) = (
+        covered,
+        std::fs::read_to_string(dir.join("coverage").join("coverage.md")),
+    ) {
+        let _ = writeln!(md, "\n### Coverage\n\n{}", table.trim_end());
+    }
     let failures: Vec<&StepResult> = results
         .iter()
         .filter(|r| r.status == Status::Failed)

@@ -1,7 +1,9 @@
 //! `cargo xtask bench qemu`: spawn-to-verdict time per image (median of
-//! 20 runs, each judged as in the suite), the wall time of all images
-//! run in parallel on every core, the end-to-end `cargo xtask qemu` with a
-//! warm build, and how long after its deadline a hanging image is ended.
+//! 20 runs, each judged as in the suite), plain and with the translation
+//! log of `--coverage`, the wall time of all images run in parallel on every
+//! core, the end-to-end `cargo xtask qemu` and `cargo xtask qemu --coverage`
+//! with a warm build, and how long after its deadline a hanging image is
+//! ended.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,47 +37,48 @@ pub fn run() -> Result<()> {
             .unwrap_or_else(|_| "n/a\n".into())
             .trim_end()
     );
-    per_image(&runnable)?;
+    per_image(&ws, &runnable)?;
     parallel(&runnable)?;
     end_to_end(&ws)?;
     hang_kill(&boards, &prepared)
 }
 
-/// Spawn → verdict per image, [`RUNS`] times each.
+/// Spawn → verdict per image, [`RUNS`] times each, plain and with the
+/// translation log of `--coverage` (`-d in_asm -D <log>`).
 ///
 /// Errors: QEMU cannot start.
-fn per_image(runnable: &[Runnable<'_>]) -> Result<()> {
-    println!("spawn → verdict per image, {RUNS} runs (ms; cpu = QEMU user + system time):");
+fn per_image(ws: &Workspace, runnable: &[Runnable<'_>]) -> Result<()> {
     println!(
-        "{:<36} {:>8} {:>8} {:>8} {:>8}  failed runs",
-        "image", "median", "min", "max", "cpu"
+        "spawn → verdict per image, {RUNS} runs (ms; cpu = QEMU user + system time; \
+         in_asm = the same with --coverage's translation log):"
     );
-    let mut medians = Vec::new();
+    println!(
+        "{:<36} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9}  failed runs",
+        "image", "median", "min", "max", "cpu", "in_asm", "log KiB"
+    );
+    let logs = ws.target_dir.join("tmp").join("bench-qemu");
+    std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
+    let (mut medians, mut traced) = (Vec::new(), Vec::new());
     let mut failed_runs = 0;
     for r in runnable {
-        let mut times = Vec::with_capacity(RUNS);
-        let mut cpu = Vec::with_capacity(RUNS);
-        let mut failures = Vec::new();
-        for _ in 0..RUNS {
-            let before = children_cpu();
-            let o = qemu::run(spec(r, &mut r.expectation.watcher()))?;
-            cpu.push(children_cpu().saturating_sub(before));
-            times.push(o.wall);
-            if let Verdict::Failed(reason) = r.expectation.judge(&o).verdict {
-                failures.push(reason);
-            }
-        }
-        times.sort();
-        cpu.sort();
-        medians.push(times[RUNS / 2]);
+        let plain = measure(r, &[])?;
+        let log = logs.join(format!("{}.log", r.id.replace('/', "-")));
+        let trace = ["-d", "in_asm", "-D", &log.to_string_lossy()].map(String::from);
+        let with_log = measure(r, &trace)?;
+        let log_kib = std::fs::metadata(&log).map_or(0.0, |m| m.len() as f64 / 1024.0);
+        medians.push(plain.median());
+        traced.push(with_log.median());
+        let failures = [&plain.failures[..], &with_log.failures[..]].concat();
         failed_runs += failures.len();
         println!(
-            "{:<36} {:>8.1} {:>8.1} {:>8.1} {:>8.1}  {}",
+            "{:<36} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>9.1}  {}",
             r.id,
-            ms(times[RUNS / 2]),
-            ms(times[0]),
-            ms(times[RUNS - 1]),
-            ms(cpu[RUNS / 2]),
+            ms(plain.median()),
+            ms(plain.times[0]),
+            ms(plain.times[RUNS - 1]),
+            ms(plain.cpu[RUNS / 2]),
+            ms(with_log.median()),
+            log_kib,
             if failures.is_empty() {
                 "0".to_string()
             } else {
@@ -84,12 +87,54 @@ fn per_image(runnable: &[Runnable<'_>]) -> Result<()> {
         );
     }
     medians.sort();
+    traced.sort();
     println!(
-        "median over images: {:.1} ms (goal ≤ 60 ms); {failed_runs} of {} runs failed",
+        "median over images: {:.1} ms (goal ≤ 60 ms), with in_asm {:.1} ms; {failed_runs} of {} runs failed",
         ms(medians[medians.len() / 2]),
-        RUNS * runnable.len()
+        ms(traced[traced.len() / 2]),
+        2 * RUNS * runnable.len()
     );
     Ok(())
+}
+
+/// [`RUNS`] runs of one image, sorted.
+struct Stats {
+    times: Vec<Duration>,
+    cpu: Vec<Duration>,
+    failures: Vec<String>,
+}
+
+impl Stats {
+    fn median(&self) -> Duration {
+        self.times[RUNS / 2]
+    }
+}
+
+/// Runs `r` [`RUNS`] times with `extra` QEMU arguments, judging each run.
+///
+/// Errors: QEMU cannot start.
+fn measure(r: &Runnable<'_>, extra: &[String]) -> Result<Stats> {
+    let args = [r.test.qemu_args.as_slice(), extra].concat();
+    let mut s = Stats {
+        times: Vec::with_capacity(RUNS),
+        cpu: Vec::with_capacity(RUNS),
+        failures: Vec::new(),
+    };
+    for _ in 0..RUNS {
+        let before = children_cpu();
+        let mut watch = r.expectation.watcher();
+        let mut spec = spec(r, &mut watch);
+        spec.extra_args = &args;
+        let o = qemu::run(spec)?;
+        s.cpu.push(children_cpu().saturating_sub(before));
+        s.times.push(o.wall);
+        if let Verdict::Failed(reason) = r.expectation.judge(&o).verdict {
+            s.failures.push(reason);
+        }
+    }
+    s.times.sort();
+    s.cpu.sort();
+    Ok(s)
 }
 
 /// Every image once, on every core.
@@ -122,20 +167,35 @@ fn parallel(runnable: &[Runnable<'_>]) -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask qemu` as a user runs it, with a warm build.
+/// `cargo xtask qemu` as a user runs it, with a warm build, and the same
+/// with `--coverage` (translation logs, then the mapping to lines), warmed
+/// by one untimed run so that neither time holds a build.
 ///
 /// Errors: the xtask binary cannot be found or started.
 fn end_to_end(ws: &Workspace) -> Result<()> {
     let exe = std::env::current_exe().context("locating the xtask binary")?;
     let sh = shell(&ws.root)?;
-    let start = Instant::now();
-    let outcome = match cmd!(sh, "{exe} qemu").quiet().ignore_stdout().run() {
-        Ok(()) => "passed".to_string(),
-        Err(e) => format!("failed: {e}"),
+    let timed = |args: &[&str]| {
+        let start = Instant::now();
+        let outcome = match cmd!(sh, "{exe} qemu {args...}")
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .run()
+        {
+            Ok(()) => "passed".to_string(),
+            Err(e) => format!("failed: {e}"),
+        };
+        (start.elapsed().as_secs_f64(), outcome)
     };
+    let (plain, outcome) = timed(&[]);
+    println!("`cargo xtask qemu` end to end, warm build: {plain:.3} s ({outcome})");
+    timed(&["--coverage"]);
+    let (coverage, outcome) = timed(&["--coverage"]);
     println!(
-        "`cargo xtask qemu` end to end, warm build: {:.3} s ({outcome})",
-        start.elapsed().as_secs_f64()
+        "`cargo xtask qemu --coverage` end to end, warm build: {coverage:.3} s ({outcome}), \
+         {:.2} × the plain run",
+        coverage / plain
     );
     Ok(())
 }

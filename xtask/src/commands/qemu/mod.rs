@@ -3,7 +3,8 @@
 //! runs one ELF with `--elf` (also the cargo runner of both firmware targets).
 
 pub mod bench;
-mod report;
+mod coverage;
+pub mod report;
 mod shown;
 pub mod single;
 mod suite;
@@ -75,6 +76,15 @@ pub struct Args {
     /// Test manifest (default `qemu/tests.toml`).
     #[arg(long, value_name = "PATH")]
     pub manifest: Option<PathBuf>,
+    /// Budgets file whose `stack` budgets the tasks of every image are held
+    /// to [default: qemu/budgets.toml].
+    #[arg(long, value_name = "FILE")]
+    pub budgets: Option<PathBuf>,
+    /// Line coverage: build in the `coverage` profile, log QEMU's
+    /// translated code (`-d in_asm`), and write
+    /// `<target_dir>/reports/coverage/lcov.info` and a per-file table.
+    #[arg(long, conflicts_with_all = ["profile", "elf"])]
+    pub coverage: bool,
     /// What cargo passes after the ELF path when used as the runner; the
     /// firmware has no command line, so these are ignored with a warning.
     #[arg(requires = "elf", value_name = "ARGS")]
@@ -96,6 +106,15 @@ fn parse_multiplier(text: &str) -> Result<f64, String> {
 }
 
 impl Args {
+    /// The profile the images are built in: `coverage` with `--coverage`.
+    fn profile(&self) -> Profile {
+        if self.coverage {
+            Profile::Coverage
+        } else {
+            self.profile
+        }
+    }
+
     /// A test's timeout (the manifest's, else 30 s) after `--timeout` and
     /// `--timeout-multiplier`.
     ///

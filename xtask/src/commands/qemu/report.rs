@@ -10,10 +10,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
+use quick_junit::{
+    NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
+};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::cargo::Profile;
+use crate::image::ImageId;
+use crate::qemu::stack::TaskStack;
 use crate::workspace::write_atomic;
 
 /// One test on one board: `<board>/<test>`, unique in a run, and what
@@ -110,6 +114,22 @@ pub struct CaseResult {
     pub exit_code: Option<i32>,
     pub expected_exit_code: i32,
     pub elf: Option<PathBuf>,
+    /// `<board>/<package>/<bin>`, as budgets and size reports name images.
+    #[serde(default)]
+    pub image: Option<ImageId>,
+    /// SHA-256 of the ELF that ran: what `cargo xtask size-check` compares
+    /// with the image it built before it shows these stack peaks.
+    #[serde(default)]
+    pub elf_sha256: Option<String>,
+    /// Each task's stack at the exit of the last attempt (see
+    /// [`crate::qemu::stack`]); empty when the image started no task or
+    /// did not reach its exit.
+    #[serde(default)]
+    pub stack: Vec<TaskStack>,
+    /// The stack budget the run was held to, e.g. `75 % (stack in
+    /// qemu/budgets.toml)`.
+    #[serde(default)]
+    pub stack_budget: Option<String>,
     /// Last lines of the last attempt, each labelled with its stream
     /// (`[uart] …`, `[semihosting] …`, `[guest-stderr] …`, `[qemu] …`).
     pub log_tail: Vec<String>,
@@ -252,7 +272,8 @@ pub fn write_junit(path: &Path, results: &[CaseResult], duration: Duration) -> R
         };
         let mut case = TestCase::new(r.name.clone(), status);
         case.set_classname(r.board.clone())
-            .set_time(Duration::from_secs_f64(r.duration_s));
+            .set_time(Duration::from_secs_f64(r.duration_s))
+            .add_properties(stack_properties(r));
         if !r.log.is_empty() {
             case.set_system_out(r.log.join("\n"));
         }
@@ -261,6 +282,33 @@ pub fn write_junit(path: &Path, results: &[CaseResult], duration: Duration) -> R
     report.add_test_suites(boards.into_values());
     let xml = report.to_string().context("serialising the JUnit report")?;
     write_atomic(path, xml.as_bytes())
+}
+
+/// The stack report as JUnit properties: `stack.<task>.peak_bytes` and
+/// `stack.<task>.size_bytes` per task, and `stack_budget`.
+fn stack_properties(r: &CaseResult) -> Vec<Property> {
+    let mut out: Vec<Property> = r
+        .stack
+        .iter()
+        .flat_map(|t| {
+            [
+                Property::new(
+                    format!("stack.{}.peak_bytes", t.task),
+                    t.peak_bytes.to_string(),
+                ),
+                Property::new(
+                    format!("stack.{}.size_bytes", t.task),
+                    t.size_bytes.to_string(),
+                ),
+            ]
+        })
+        .collect();
+    out.extend(
+        r.stack_budget
+            .iter()
+            .map(|b| Property::new("stack_budget", b.as_str())),
+    );
+    out
 }
 
 #[cfg(test)]
@@ -283,6 +331,14 @@ mod tests {
             exit_code: Some(3),
             expected_exit_code: 0,
             elf: None,
+            image: None,
+            elf_sha256: None,
+            stack: vec![TaskStack {
+                task: "main".into(),
+                peak_bytes: 96,
+                size_bytes: 1024,
+            }],
+            stack_budget: Some("75 % (stack)".into()),
             log_tail: vec!["[uart] tick <1>".into()],
             log: vec!["[uart] tick <1>".into(), "[qemu] done".into()],
             mismatch: None,
@@ -327,6 +383,12 @@ mod tests {
             "{xml}"
         );
         assert!(xml.contains("<flakyFailure"), "{xml}");
+        assert!(
+            xml.contains(r#"<property name="stack.main.peak_bytes" value="96"/>"#)
+                && xml.contains(r#"<property name="stack.main.size_bytes" value="1024"/>"#)
+                && xml.contains(r#"<property name="stack_budget" value="75 % (stack)"/>"#),
+            "{xml}"
+        );
         assert_eq!(Summary::of(&results).flaky, 1);
     }
 
@@ -344,6 +406,7 @@ mod tests {
         let back = JsonReport::read(&path).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(back.tests[0].status, Status::Failed);
+        assert_eq!(back.tests[0].stack, report.tests[0].stack);
         assert_eq!(back.summary.failed, 1);
     }
 }

@@ -3,8 +3,13 @@
 //! so `--compare-to` takes either:
 //!
 //! ```json
-//! { "images": [ { "image": "lm3s6965evb/fw-tests/sched", "flash_bytes": 5432, "ram_bytes": 9216 } ] }
+//! { "images": [ { "image": "lm3s6965evb/fw-tests/sched", "flash_bytes": 5432, "ram_bytes": 9216,
+//!                 "stack": [ { "task": "monitor", "peak_bytes": 248, "size_bytes": 1024 } ] } ] }
 //! ```
+//!
+//! `stack` (optional) holds each task's peak stack use as the suite measured
+//! it on this very ELF (see `stack.rs`); it is absent for an image without
+//! tasks or one the suite did not run.
 //!
 //! A stream of such objects, or of bare image objects (the `--json` output),
 //! is accepted too.
@@ -16,6 +21,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::image::ImageId;
+use crate::qemu::stack::TaskStack;
 
 /// One image's accepted sizes, in bytes. `elf` (reports only) lets a later
 /// comparison diff the symbols of both ELFs.
@@ -26,6 +32,8 @@ pub struct Record {
     pub ram_bytes: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elf: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stack: Vec<TaskStack>,
 }
 
 #[derive(Serialize)]
@@ -116,6 +124,11 @@ mod tests {
         let lines = "{\"image\":\"a/x\",\"flash_bytes\":1,\"ram_bytes\":2,\"board\":\"a\"}\n{\"image\":\"a/y\",\"flash_bytes\":3,\"ram_bytes\":4}\n";
         assert_eq!(parse(lines).unwrap().len(), 2);
         let records = parse(base).unwrap();
+        assert_eq!(parse(&render(&records).unwrap()).unwrap(), records);
+        let with_stack = r#"{"images":[{"image":"a/x","flash_bytes":1,"ram_bytes":2,
+            "stack":[{"task":"t","peak_bytes":8,"size_bytes":64}]}]}"#;
+        let records = parse(with_stack).unwrap();
+        assert_eq!(records[&id].stack[0].peak_bytes, 8);
         assert_eq!(parse(&render(&records).unwrap()).unwrap(), records);
         let e = format!(
             "{:#}",

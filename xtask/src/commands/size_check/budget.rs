@@ -12,12 +12,30 @@
 //!
 //! Every entry whose glob matches an image applies; the tightest limit wins.
 //! A matching entry's `max_growth` replaces the file-wide default.
+//!
+//! `stack` (file-wide, and per entry) is the stack budget that
+//! `cargo xtask qemu` holds every task of a test image to: the share of
+//! its declared stack a task may peak at (`"75 %"`), or bytes. As with
+//! `max_growth`, a matching entry's value replaces the file-wide one (so an
+//! expected-failure image such as `stack_overflow` can be allowed `"100 %"`),
+//! and the tightest matching entry wins.
+//!
+//! `[[coverage]]` entries are the line-coverage goals of
+//! `cargo xtask qemu --coverage`, per source root:
+//!
+//! ```toml
+//! [[coverage]]
+//! root = "firmware/kernel/src"       # a source directory, relative to the workspace root
+//! lines = "80 %"                     # share of its instrumented lines the suite must run
+//! ```
 
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use globset::{GlobBuilder, GlobMatcher};
 use serde::Deserialize;
+
+use crate::qemu::stack::TaskStack;
 
 /// A size: bytes, or a percentage of something (the region for a limit, the
 /// baseline for a growth threshold).
@@ -117,8 +135,27 @@ impl RawAmount {
 #[serde(deny_unknown_fields)]
 struct File {
     max_growth: Option<RawAmount>,
+    stack: Option<RawAmount>,
     #[serde(default)]
     budget: Vec<RawEntry>,
+    #[serde(default)]
+    coverage: Vec<RawGoal>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGoal {
+    root: String,
+    lines: RawAmount,
+}
+
+/// A line-coverage goal: at least `min_percent` of the instrumented lines
+/// of the sources under `root` must run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CoverageGoal {
+    /// Relative to the workspace root, `/`-separated.
+    pub root: String,
+    pub min_percent: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -128,6 +165,7 @@ struct RawEntry {
     flash: Option<RawAmount>,
     ram: Option<RawAmount>,
     max_growth: Option<RawAmount>,
+    stack: Option<RawAmount>,
 }
 
 #[derive(Debug)]
@@ -138,13 +176,42 @@ struct Entry {
     flash: Option<(Amount, String)>,
     ram: Option<(Amount, String)>,
     max_growth: Option<Amount>,
+    stack: Option<Amount>,
 }
 
 /// The parsed budgets file.
 #[derive(Debug, Default)]
 pub struct Budgets {
     max_growth: Option<Amount>,
+    stack: Option<Amount>,
     entries: Vec<Entry>,
+    coverage: Vec<CoverageGoal>,
+}
+
+/// The stack budget of one image: how much of its declared stack each task
+/// may peak at, and where that was set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StackBudget {
+    pub amount: Amount,
+    /// `stack` (file-wide) or `budget "<glob>" stack`.
+    pub source: String,
+}
+
+impl StackBudget {
+    /// One failure line per task whose peak exceeds the budget, e.g.
+    /// `stack: task monitor peaked at 248 of 1024 B (> 1 %)`.
+    pub fn check(&self, tasks: &[TaskStack]) -> Vec<String> {
+        tasks
+            .iter()
+            .filter(|t| t.peak_bytes > self.amount.bytes_of(t.size_bytes))
+            .map(|t| {
+                format!(
+                    "stack: task {} peaked at {} of {} B (> {})",
+                    t.task, t.peak_bytes, t.size_bytes, self.amount
+                )
+            })
+            .collect()
+    }
 }
 
 /// The limits that apply to one image and region, with where each came from.
@@ -182,6 +249,12 @@ impl Budgets {
             .map(RawAmount::parse)
             .transpose()
             .context("max_growth")?;
+        let stack = file
+            .stack
+            .as_ref()
+            .map(RawAmount::parse_limit)
+            .transpose()
+            .context("stack")?;
         let mut entries = Vec::new();
         for raw in file.budget {
             let pattern = raw.image.clone();
@@ -210,13 +283,65 @@ impl Budgets {
                 flash: field("flash", &raw.flash)?.map(|a| (a, written(&raw.flash))),
                 ram: field("ram", &raw.ram)?.map(|a| (a, written(&raw.ram))),
                 max_growth: field("max_growth", &raw.max_growth)?,
+                stack: field("stack", &raw.stack)?,
                 pattern,
                 matcher,
             });
         }
+        let coverage = file
+            .coverage
+            .iter()
+            .map(|g| match g.lines.parse() {
+                Ok(Amount::Percent(min_percent)) => Ok(CoverageGoal {
+                    root: g.root.clone(),
+                    min_percent,
+                }),
+                _ => bail!(
+                    "coverage `{}`: lines must be a percentage of the root's lines, e.g. \"80 %\"",
+                    g.root
+                ),
+            })
+            .collect::<Result<_>>()?;
         Ok(Self {
             max_growth,
+            stack,
             entries,
+            coverage,
+        })
+    }
+
+    /// The line-coverage goals, in file order.
+    pub fn coverage(&self) -> &[CoverageGoal] {
+        &self.coverage
+    }
+
+    /// The stack budget of `image` (`<board>/<package>/<bin>`): the
+    /// tightest `stack` of the entries that match it, else the file-wide
+    /// `stack`; `None` when neither is set. A percentage is compared with
+    /// each task's own stack size.
+    pub fn stack(&self, image: &str) -> Option<StackBudget> {
+        let mut tightest: Option<StackBudget> = None;
+        for e in self.entries.iter().filter(|e| e.matcher.is_match(image)) {
+            let Some(amount) = e.stack else { continue };
+            // Bytes and shares do not compare without a stack size; of two
+            // kinds, the first entry's stays.
+            let tighter = tightest.as_ref().is_none_or(|t| match (amount, t.amount) {
+                (Amount::Percent(a), Amount::Percent(b)) => a < b,
+                (Amount::Bytes(a), Amount::Bytes(b)) => a < b,
+                _ => false,
+            });
+            if tighter {
+                tightest = Some(StackBudget {
+                    amount,
+                    source: format!("budget `{}` stack", e.pattern),
+                });
+            }
+        }
+        tightest.or_else(|| {
+            self.stack.map(|amount| StackBudget {
+                amount,
+                source: "stack".into(),
+            })
         })
     }
 
@@ -324,6 +449,88 @@ max_growth = "10 B"
             b.limits("arm/fw-fixtures/pass", "ram", 1, 0)
                 .limit
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn stack_budget_default_and_overrides() {
+        let b = Budgets::parse(
+            r#"
+stack = "75 %"
+[[budget]]
+image = "*/fw-tests/stack_overflow"
+stack = "100 %"
+[[budget]]
+image = "sifive_e/*/*"
+stack = "90 %"
+"#,
+        )
+        .unwrap();
+        let s = b.stack("lm3s6965evb/fw-tests/sched").unwrap();
+        assert_eq!(
+            (s.amount, s.source.as_str()),
+            (Amount::Percent(75.0), "stack")
+        );
+        // An override may loosen the default; the tightest override wins.
+        let s = b.stack("lm3s6965evb/fw-tests/stack_overflow").unwrap();
+        assert_eq!(s.amount, Amount::Percent(100.0));
+        let s = b.stack("sifive_e/fw-tests/stack_overflow").unwrap();
+        assert_eq!(
+            (s.amount, s.source.as_str()),
+            (Amount::Percent(90.0), "budget `sifive_e/*/*` stack")
+        );
+        assert!(Budgets::parse("").unwrap().stack("a/b/c").is_none());
+        let task = |task: &str, peak_bytes, size_bytes| TaskStack {
+            task: task.into(),
+            peak_bytes,
+            size_bytes,
+        };
+        let tasks = [task("monitor", 768, 1024), task("a", 769, 1024)];
+        let default = b.stack("x/y/z").unwrap();
+        assert_eq!(
+            default.check(&tasks),
+            ["stack: task a peaked at 769 of 1024 B (> 75 %)"]
+        );
+        let bytes = StackBudget {
+            amount: Amount::Bytes(512),
+            source: "--stack".into(),
+        };
+        assert_eq!(
+            bytes.check(&[task("deep", 600, 1024)]),
+            ["stack: task deep peaked at 600 of 1024 B (> 512 B)"]
+        );
+        let e = format!("{:#}", Budgets::parse("stack = \"lots\"").unwrap_err());
+        assert!(e.contains("stack") && e.contains("lots"), "{e}");
+        // A stack budget goes through the same checks as flash and RAM.
+        for text in [
+            "stack = \"101 %\"",
+            "[[budget]]\nimage = \"a/*/*\"\nstack = \"150 %\"",
+        ] {
+            let e = format!("{:#}", Budgets::parse(text).unwrap_err());
+            assert!(e.contains("stack") && e.contains("100 %"), "{text}: {e}");
+        }
+        let b = Budgets::parse("[[budget]]\nimage = \"nowhere/*/*\"\nstack = \"50 %\"\n").unwrap();
+        assert_eq!(b.unmatched(&["a/p/x".to_string()]), ["nowhere/*/*"]);
+    }
+
+    #[test]
+    fn coverage_goals_are_percentages() {
+        let b = Budgets::parse("[[coverage]]\nroot = \"firmware/kernel/src\"\nlines = \"80 %\"\n")
+            .unwrap();
+        assert_eq!(
+            b.coverage(),
+            [CoverageGoal {
+                root: "firmware/kernel/src".into(),
+                min_percent: 80.0
+            }]
+        );
+        let e = format!(
+            "{:#}",
+            Budgets::parse("[[coverage]]\nroot = \"k\"\nlines = 80\n").unwrap_err()
+        );
+        assert!(
+            e.contains("coverage `k`") && e.contains("percentage"),
+            "{e}"
         );
     }
 

@@ -7,6 +7,7 @@ use anyhow::{Context, Result, anyhow};
 
 use super::budget::Budgets;
 use super::report::{Deltas, ImageReport, RegionReport, Sections};
+use super::stack::{Peaks, Source, top};
 use super::symbols::{self, Delta, Named};
 use super::{Args, Base, Target, check};
 use crate::boards::Region;
@@ -15,15 +16,16 @@ use crate::elf::{Elf, Usage};
 /// How many symbol deltas the Markdown report lists per image.
 const TOP_SYMBOL_DELTAS: usize = 10;
 
-/// Checks `t` against the budgets and `base` and builds its report.
+/// Checks `t` against the budgets and `base` and builds its report, with
+/// its stack peaks when `peaks` ran this very ELF.
 ///
 /// Errors: a symbol table that cannot be read, when symbols are needed.
 pub fn report(
     args: &Args,
     budgets: &Budgets,
     base: Option<&Base>,
-    t: &Target,
-    usage: &Usage,
+    (t, usage): (&Target, &Usage),
+    peaks: &Source,
 ) -> Result<ImageReport> {
     let record = base.and_then(|b| b.records.get(&t.image));
     let mut failures = Vec::new();
@@ -48,11 +50,18 @@ pub fn report(
     }
     let base_elf = record.and_then(|r| r.elf.as_ref()).filter(|p| p.is_file());
     let (named_now, symbol_deltas) = symbol_parts(args, t, base_elf)?;
+    let (stack, stack_source) = match peaks.peaks(&crate::image::digest(&t.data)) {
+        Peaks::Measured(tasks) => (tasks, Some(peaks.label.clone())),
+        Peaks::NotMeasured => (Vec::new(), None),
+    };
     let deltas = match (base, record) {
         (Some(b), Some(r)) => Some(Deltas {
             baseline: b.label.clone(),
             flash_bytes: usage.flash_bytes as i64 - r.flash_bytes as i64,
             ram_bytes: usage.ram_bytes as i64 - r.ram_bytes as i64,
+            stack_peak_bytes: top(&stack)
+                .zip(top(&r.stack))
+                .map(|(now, was)| now.peak_bytes as i64 - was.peak_bytes as i64),
             symbols: symbol_deltas,
         }),
         _ => None,
@@ -75,6 +84,8 @@ pub fn report(
                 v
             })
         }),
+        stack,
+        stack_source,
         failures,
     })
 }

@@ -9,10 +9,11 @@
 
 mod baseline;
 pub mod bench;
-mod budget;
+pub mod budget;
 mod check;
 mod image;
 mod report;
+mod stack;
 mod symbols;
 
 use std::path::{Path, PathBuf};
@@ -70,6 +71,11 @@ pub struct Args {
     /// given].
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
+    /// The suite report (`cargo xtask qemu --json`) whose stack peaks are
+    /// shown, for the ELFs it ran byte for byte [default:
+    /// <target_dir>/reports/qemu.json].
+    #[arg(long, value_name = "FILE")]
+    pub qemu_report: Option<PathBuf>,
     /// Check the absolute budgets only, with no baseline: no growth check
     /// and no check for images missing from the build.
     #[arg(long, conflicts_with_all = ["baseline", "compare_to", "update_baseline"])]
@@ -166,16 +172,26 @@ pub fn run(args: Args) -> Result<()> {
         .iter()
         .map(Target::account)
         .collect::<Result<Vec<_>>>()?;
+    let suite_report = args
+        .qemu_report
+        .clone()
+        .unwrap_or_else(|| ws.reports_dir().join("qemu.json"));
+    let peaks = stack::Source::load(&suite_report, &relative(&ws, &suite_report));
     if args.update_baseline {
-        update_baseline(&ws, &targets, &usages, workspace_mode, &baseline_path)?;
+        let measured = Measured {
+            targets: &targets,
+            usages: &usages,
+            peaks: &peaks,
+        };
+        update_baseline(&ws, &measured, workspace_mode, &baseline_path)?;
     }
     let reports = targets
         .iter()
         .zip(&usages)
-        .map(|(t, u)| image::report(&args, &budgets, base.as_ref(), t, u))
+        .map(|tu| image::report(&args, &budgets, base.as_ref(), tu, &peaks))
         .collect::<Result<Vec<_>>>()?;
     let missing = missing(&boards, &args, base.as_ref(), &targets)?;
-    write_reports(&ws, &args, workspace_mode, &reports, &missing)?;
+    write_reports(&ws, &args, workspace_mode, (&reports, &missing), &peaks)?;
     fail_on(&args, base.as_ref(), &reports, &missing)
 }
 
@@ -268,8 +284,8 @@ fn write_reports(
     ws: &Workspace,
     args: &Args,
     workspace_mode: bool,
-    reports: &[ImageReport],
-    missing: &[String],
+    (reports, missing): (&[ImageReport], &[String]),
+    peaks: &stack::Source,
 ) -> Result<()> {
     if args.json {
         for r in reports {
@@ -284,7 +300,10 @@ fn write_reports(
         .clone()
         .or_else(|| workspace_mode.then(|| ws.reports_dir().join("size.md")));
     if let Some(path) = markdown {
-        workspace::write_atomic(&path, report::markdown(reports, missing).as_bytes())?;
+        workspace::write_atomic(
+            &path,
+            report::markdown(reports, missing, &peaks.label).as_bytes(),
+        )?;
         eprintln!("size-check: Markdown report in {}", path.display());
     }
     if workspace_mode {
@@ -461,6 +480,7 @@ fn compare_base(path: &Path, targets: &[Target], workspace_mode: bool) -> Result
         flash_bytes: usage.flash_bytes,
         ram_bytes: usage.ram_bytes,
         elf: Some(path.to_path_buf()),
+        stack: Vec::new(),
     };
     Ok(Base {
         label: path.display().to_string(),
@@ -469,18 +489,32 @@ fn compare_base(path: &Path, targets: &[Target], workspace_mode: bool) -> Result
     })
 }
 
-/// Rewrites the baseline with the measured sizes and prints the diff. In
-/// workspace mode the records of the built boards are replaced; with `--elf`
-/// the given images are added or updated.
+/// What this run measured: the images, their sizes, and the suite report
+/// their stack peaks come from.
+struct Measured<'a> {
+    targets: &'a [Target],
+    usages: &'a [Usage],
+    peaks: &'a stack::Source,
+}
+
+/// Rewrites the baseline with the measured sizes and stack peaks and prints
+/// the diff. In workspace mode the records of the built boards are replaced;
+/// with `--elf` the given images are added or updated. An image whose peaks
+/// the suite report did not measure on this very ELF is recorded without
+/// peaks, and named.
 ///
 /// Errors: the baseline cannot be read, parsed or written.
 fn update_baseline(
     ws: &Workspace,
-    targets: &[Target],
-    usages: &[Usage],
+    measured: &Measured<'_>,
     workspace_mode: bool,
     path: &Path,
 ) -> Result<()> {
+    let Measured {
+        targets,
+        usages,
+        peaks,
+    } = measured;
     let old_text = if path.exists() {
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?
     } else {
@@ -495,7 +529,15 @@ fn update_baseline(
         let built: Vec<&str> = targets.iter().map(|t| t.board.name.as_str()).collect();
         records.retain(|image, _| !built.contains(&image.board.as_str()));
     }
-    for (t, u) in targets.iter().zip(usages) {
+    let mut unmeasured = Vec::new();
+    for (t, u) in targets.iter().zip(usages.iter()) {
+        let stack = match peaks.peaks(&crate::image::digest(&t.data)) {
+            stack::Peaks::Measured(tasks) => tasks,
+            stack::Peaks::NotMeasured => {
+                unmeasured.push(t.image.to_string());
+                Vec::new()
+            }
+        };
         records.insert(
             t.image.clone(),
             Record {
@@ -503,7 +545,16 @@ fn update_baseline(
                 flash_bytes: u.flash_bytes,
                 ram_bytes: u.ram_bytes,
                 elf: None,
+                stack,
             },
+        );
+    }
+    if !unmeasured.is_empty() {
+        eprintln!(
+            "size-check: {} image(s) recorded without stack peaks, as {} ran no such ELF: {}",
+            unmeasured.len(),
+            peaks.label,
+            unmeasured.join(", ")
         );
     }
     let new_text = baseline::render(&records)?;

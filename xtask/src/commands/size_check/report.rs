@@ -8,10 +8,12 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::check::percent;
+use super::stack::top;
 use super::symbols::{Delta, Named, by_crate};
 use crate::cargo::Profile;
 use crate::elf::{Section, SectionKind, Segment, Usage};
 use crate::image::ImageId;
+use crate::qemu::stack::TaskStack;
 
 #[derive(Debug, Serialize)]
 pub struct ImageReport {
@@ -36,6 +38,12 @@ pub struct ImageReport {
     /// With `--symbols N`: the top N symbols.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub symbols: Option<Vec<Named>>,
+    /// Each task's peak stack use, when the suite report `stack_source`
+    /// ran this very ELF (empty then means: no tasks).
+    pub stack: Vec<TaskStack>,
+    /// The suite report the peaks come from; `None`: not measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack_source: Option<String>,
     pub failures: Vec<String>,
 }
 
@@ -68,6 +76,9 @@ pub struct Deltas {
     pub baseline: String,
     pub flash_bytes: i64,
     pub ram_bytes: i64,
+    /// Change of the largest task peak, when both sides measured one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack_peak_bytes: Option<i64>,
     /// Per-symbol changes, when both ELFs were available.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub symbols: Option<Vec<Delta>>,
@@ -159,6 +170,7 @@ pub fn table(reports: &[ImageReport]) -> String {
             .filter(|x| x.kind == SectionKind::Reserved)
             .map(|x| format!("{} {}", x.name, x.size))
             .collect();
+        let _ = writeln!(out, "{:width$}  stack {}", "", stack_cell(r));
         let _ = writeln!(
             out,
             "{:width$}  text {}  rodata {}  data {}  bss {}  reserved {}{}",
@@ -203,6 +215,109 @@ pub fn symbol_tables(reports: &[ImageReport]) -> String {
     out
 }
 
+/// The image's stack peak in words: `monitor 248 of 1024 B (Δ +8 B)`,
+/// `no tasks`, or `not measured`.
+fn stack_cell(r: &ImageReport) -> String {
+    if r.stack_source.is_none() {
+        return "not measured".into();
+    }
+    let Some(t) = top(&r.stack) else {
+        return "no tasks".into();
+    };
+    let delta = r
+        .deltas
+        .as_ref()
+        .and_then(|d| d.stack_peak_bytes)
+        .map(|d| format!(" (Δ {} B)", signed(d)))
+        .unwrap_or_default();
+    format!("{} {} of {} B{delta}", t.task, t.peak_bytes, t.size_bytes)
+}
+
+/// The stack peaks section of the pull-request comment: the suite report
+/// `source` the peaks come from, the images whose peak changed (the rest
+/// folded away), and the images without tasks or not measured.
+fn stack_section(out: &mut String, reports: &[ImageReport], source: &str) {
+    if reports.iter().all(|r| r.stack_source.is_none()) {
+        let _ = writeln!(
+            out,
+            "\n### Stack peaks\n\nNot measured: `{source}` ran none of these ELFs \
+             (run `cargo xtask qemu` before `cargo xtask size-check`)."
+        );
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n### Stack peaks\n\nThe largest task peak per image, from `{source}`, \
+         for the ELFs it ran that are byte for byte the ones checked here.\n"
+    );
+    let measured: Vec<&ImageReport> = reports
+        .iter()
+        .filter(|r| r.stack_source.is_some() && !r.stack.is_empty())
+        .collect();
+    let (shown, unchanged): (Vec<&ImageReport>, Vec<&ImageReport>) = measured
+        .iter()
+        .partition(|r| r.deltas.as_ref().and_then(|d| d.stack_peak_bytes) != Some(0));
+    if !shown.is_empty() {
+        stack_rows(out, &shown);
+    }
+    if !unchanged.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n<details><summary>{} image(s) with unchanged peaks</summary>\n",
+            unchanged.len()
+        );
+        stack_rows(out, &unchanged);
+        out.push_str("\n</details>\n");
+    }
+    for (what, names) in [
+        (
+            "No tasks (exit before `kernel::start`)",
+            names(reports, |r| r.stack_source.is_some() && r.stack.is_empty()),
+        ),
+        (
+            "Not measured (not run by that suite report, or another build)",
+            names(reports, |r| r.stack_source.is_none()),
+        ),
+    ] {
+        if !names.is_empty() {
+            let _ = writeln!(out, "\n{what}: {}.", names.join(", "));
+        }
+    }
+}
+
+fn names(reports: &[ImageReport], pick: impl Fn(&ImageReport) -> bool) -> Vec<String> {
+    reports
+        .iter()
+        .filter(|r| pick(r))
+        .map(|r| format!("`{}`", r.image))
+        .collect()
+}
+
+fn stack_rows(out: &mut String, reports: &[&ImageReport]) {
+    let _ = writeln!(
+        out,
+        "| image | task | peak B | stack B | use | base B | Δ B |"
+    );
+    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|");
+    for r in reports {
+        let Some(t) = top(&r.stack) else { continue };
+        let delta = r.deltas.as_ref().and_then(|d| d.stack_peak_bytes);
+        let (base, d) = match delta {
+            Some(d) => ((t.peak_bytes as i64 - d).to_string(), signed(d)),
+            None => ("—".into(), "—".into()),
+        };
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} | {:.0} % | {base} | {d} |",
+            r.image,
+            t.task,
+            t.peak_bytes,
+            t.size_bytes,
+            percent(t.peak_bytes as f64, t.size_bytes)
+        );
+    }
+}
+
 fn size_rows(out: &mut String, reports: &[&ImageReport]) {
     let _ = writeln!(out, "| image | region | base | now | Δ bytes | Δ % |");
     let _ = writeln!(out, "|---|---|--:|--:|--:|--:|");
@@ -221,7 +336,7 @@ fn size_rows(out: &mut String, reports: &[&ImageReport]) {
 /// The pull-request comment: a table of image, region, base, now, Δ bytes
 /// and Δ % (unchanged images folded into a `<details>` block), the failures, and the top symbol deltas where both ELFs were
 /// available.
-pub fn markdown(reports: &[ImageReport], missing: &[String]) -> String {
+pub fn markdown(reports: &[ImageReport], missing: &[String], peaks: &str) -> String {
     // Changed, new and failing images first; the rest folded away.
     let (shown, unchanged): (Vec<&ImageReport>, Vec<&ImageReport>) =
         reports.iter().partition(|r| {
@@ -242,6 +357,7 @@ pub fn markdown(reports: &[ImageReport], missing: &[String]) -> String {
         size_rows(&mut out, &unchanged);
         out.push_str("\n</details>\n");
     }
+    stack_section(&mut out, reports, peaks);
     let failures = all_failures(reports, missing);
     if failures.is_empty() {
         out.push_str("\n✅ All images are within their budgets.\n");

@@ -6,12 +6,15 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::super::Args;
+use super::super::coverage;
 use super::super::report::{Attempt, CaseResult, Status};
 use super::select::Case;
 use super::summary::Printer;
 use crate::cargo::{Image, Profile};
 use crate::cmd::shell_words;
+use crate::commands::size_check::budget::{Budgets, StackBudget};
 use crate::qemu::manifest::Manifest;
+use crate::qemu::stack::TaskStack;
 use crate::qemu::{self, DefmtDecode, Expectation, RunSpec, Verdict, defmt};
 use crate::workspace::Workspace;
 
@@ -25,6 +28,12 @@ pub struct Run<'a> {
     pub manifest: &'a Manifest,
     pub args: &'a Args,
     pub manifest_path: &'a Path,
+    /// The stack budgets (`qemu/budgets.toml`, or `--budgets`) and where
+    /// they were read from.
+    pub budgets: &'a Budgets,
+    pub budgets_label: &'a str,
+    /// With `--coverage`: where each case's QEMU translation log goes.
+    pub trace: Option<&'a coverage::Traces>,
 }
 
 impl Run<'_> {
@@ -73,6 +82,10 @@ impl Run<'_> {
             exit_code: None,
             expected_exit_code: test.exit_code,
             elf: None,
+            image: None,
+            elf_sha256: None,
+            stack: Vec::new(),
+            stack_budget: None,
             log_tail: Vec::new(),
             log: Vec::new(),
             mismatch: None,
@@ -96,6 +109,10 @@ impl Run<'_> {
             return r;
         };
         r.elf = Some(image.elf.clone());
+        r.image = Some(image.id.clone());
+        r.elf_sha256 = std::fs::read(&image.elf)
+            .ok()
+            .map(|b| crate::image::digest(&b));
         let prepared = test
             .expectation(self.manifest.dir(), case.board)
             .and_then(|e| {
@@ -127,12 +144,20 @@ impl Run<'_> {
         mut r: CaseResult,
     ) -> CaseResult {
         let retries = self.args.retry_failed;
+        let budget = self.budgets.stack(&image.id.to_string());
+        r.stack_budget = budget
+            .as_ref()
+            .map(|b| format!("{} ({} in {})", b.amount, b.source, self.budgets_label));
+        let extra_args = match self.trace {
+            Some(traces) => traces.qemu_args(&case.id, &case.test.qemu_args),
+            None => case.test.qemu_args.clone(),
+        };
         for attempt in 0..=retries {
             let mut watch = expectation.watcher();
             let outcome = qemu::run(RunSpec {
                 board: case.board,
                 elf: &image.elf,
-                extra_args: &case.test.qemu_args,
+                extra_args: &extra_args,
                 timeout: case.timeout,
                 defmt: decode,
                 watch: &mut watch,
@@ -154,7 +179,9 @@ impl Run<'_> {
             r.log_tail = outcome.tail(TAIL_LINES);
             r.log = outcome.log.iter().map(ToString::to_string).collect();
             r.mismatch = judgement.mismatch;
-            match judgement.verdict {
+            let verdict = with_stack_budget(judgement.verdict, budget.as_ref(), &outcome.stack);
+            r.stack = outcome.stack;
+            match verdict {
                 Verdict::Passed => {
                     r.status = if attempt == 0 {
                         Status::Passed
@@ -190,7 +217,9 @@ impl Run<'_> {
             "--test".into(),
             case.test.name.clone(),
         ]);
-        if args.profile != Profile::Release {
+        if args.coverage {
+            words.push("--coverage".into());
+        } else if args.profile != Profile::Release {
             words.extend(["--profile".into(), args.profile.to_string()]);
         }
         if let Some(t) = args.timeout {
@@ -202,6 +231,9 @@ impl Run<'_> {
                 args.timeout_multiplier.to_string(),
             ]);
         }
+        if let Some(budgets) = &args.budgets {
+            words.extend(["--budgets".into(), budgets.display().to_string()]);
+        }
         if args.manifest.is_some() {
             words.extend([
                 "--manifest".into(),
@@ -209,6 +241,20 @@ impl Run<'_> {
             ]);
         }
         shell_words(&words)
+    }
+}
+
+/// A passing verdict fails when a task's stack peaked over `budget`; a
+/// failing one keeps its own reason.
+fn with_stack_budget(
+    verdict: Verdict,
+    budget: Option<&StackBudget>,
+    stack: &[TaskStack],
+) -> Verdict {
+    let over = budget.map(|b| b.check(stack)).unwrap_or_default();
+    match verdict {
+        Verdict::Passed if !over.is_empty() => Verdict::Failed(over.join("; ")),
+        v => v,
     }
 }
 
