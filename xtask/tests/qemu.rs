@@ -940,6 +940,11 @@ fn console_suite() -> Option<&'static ConsoleSuite> {
                 s.0.join("defmt_log.txt"),
             )
             .unwrap();
+            std::fs::copy(
+                root().join("qemu/expected/sched.txt"),
+                s.0.join("sched.txt"),
+            )
+            .unwrap();
             let manifest = s.write("tests.toml", include_str!("data/console.toml"));
             let (o, junit, json) = suite_with_reports(&s, &manifest, &[]);
             let (stdout, err) = text(&o);
@@ -1018,6 +1023,11 @@ fn exact_matching_fails_crlf_and_mixed_uart_output_that_lines_accepts() {
     suite.assert_status("mixed_exact", "failed", Some("output mismatch"));
     suite.assert_status("semihosting_exact", "passed", None);
     suite.assert_status("uart_exact", "passed", None);
+    // The stack report is taken out of the bytes compared, and reported.
+    suite.assert_status("sched_exact", "passed", None);
+    for t in suite.each("sched_exact") {
+        assert_eq!(t["stack"].as_array().unwrap().len(), 5, "{t:#}");
+    }
 }
 
 #[test]

@@ -320,6 +320,25 @@ mod tests {
     }
 
     #[test]
+    fn stack_report_lines_are_not_compared_in_either_mode() {
+        let r = run_with(
+            b"a\n@stack main 96 1024\r\nb\n@stack idle 8 16",
+            b"",
+            End::Exited(0),
+        );
+        let lines = transcript("a\nb\n", 0);
+        assert_eq!(lines.judge(&r).verdict, Verdict::Passed);
+        let exact = Expectation {
+            matching: Match::Exact,
+            ..lines
+        };
+        assert_eq!(exact.judge(&r).verdict, Verdict::Passed);
+        // A line that only looks like one stays and is compared.
+        let r = run_with(b"a\n@stack main\nb\n", b"", End::Exited(0));
+        assert_eq!(failed(&exact, &r), "output mismatch");
+    }
+
+    #[test]
     fn console_chooses_the_streams() {
         let r = run_with(b"uart\n", b"semi\n", End::Exited(0));
         let both = transcript("uart\nsemi\n", 0);

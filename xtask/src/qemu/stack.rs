@@ -64,6 +64,8 @@ mod tests {
             })
         );
         assert_eq!(parse("@stack two words 8 16").unwrap().task, "two words");
+        assert_eq!(parse_line(b"@stack a 8 16\r").unwrap().peak_bytes, 8);
+        assert_eq!(parse_line(b"@stack a\xff 8 16"), None);
         for other in [
             "stack monitor 248 1024",
             "@stack monitor 248",
