@@ -163,12 +163,11 @@ fn run_elf(board: &str, elf: &Path, extra: &[&str]) -> (Output, String, String) 
 fn elf_runner_verdicts_on_every_board() {
     let Some(()) = qemu_or_skip() else { return };
     for target in BOARDS {
-        let (o, out, _) = run_elf(target, &elf(target, "pass"), &["--timeout", "10"]);
-        assert!(o.status.success(), "pass on {target}:\n{out}");
-        assert!(
-            out.contains("PASS pass") && out.contains("verdict: passed"),
-            "{out}"
-        );
+        let (o, out, err) = run_elf(target, &elf(target, "pass"), &["--timeout", "10"]);
+        assert!(o.status.success(), "pass on {target}:\n{out}{err}");
+        // The console alone on stdout, the verdict on stderr.
+        assert_eq!(out, "PASS pass\n");
+        assert!(err.contains("verdict: passed"), "{err}");
 
         for (name, needle) in [
             ("exit3", "exit code 3"),
@@ -177,17 +176,24 @@ fn elf_runner_verdicts_on_every_board() {
         ] {
             let (o, out, err) = run_elf(target, &elf(target, name), &["--timeout", "10"]);
             assert!(!o.status.success(), "{name} on {target} passed:\n{out}");
-            let verdict = out.lines().last().unwrap_or("");
+            let verdict = err
+                .lines()
+                .find(|l| l.starts_with("verdict: "))
+                .unwrap_or("");
             assert!(
                 verdict.starts_with("verdict: failed") && verdict.contains(needle),
                 "{name} on {target}: {verdict}\n{err}"
             );
+            assert!(!out.contains("verdict"), "{out}");
         }
-        // A fault reports the firmware's exit code, not just the marker.
-        let (_, out, _) = run_elf(target, &elf(target, "panic"), &[]);
-        assert!(out.contains("(exit code 101)"), "{out}");
-        let (_, out, _) = run_elf(target, &elf(target, "fault"), &[]);
-        assert!(out.contains("(exit code 102)"), "{out}");
+        // A fault reports the firmware's exit code and the marker it matched.
+        let (_, _, err) = run_elf(target, &elf(target, "panic"), &[]);
+        assert!(
+            err.contains("[uart matched fail_regex `^\\*\\*\\* PANIC`] (exit code 101)"),
+            "{err}"
+        );
+        let (_, _, err) = run_elf(target, &elf(target, "fault"), &[]);
+        assert!(err.contains("(exit code 102)"), "{err}");
     }
 }
 
@@ -204,7 +210,7 @@ fn elf_runner_accepts_cargo_runner_arguments_and_detects_the_board() {
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}{err}");
     assert!(
-        out.contains("passed on sifive_e") && err.contains("ignoring arguments"),
+        err.contains("passed on sifive_e") && err.contains("ignoring arguments"),
         "{out}{err}"
     );
 }
@@ -233,12 +239,16 @@ fn hang_times_out_within_deadline_and_leaves_no_qemu() {
         let copy = scratch.0.join(format!("hang-{target}.elf"));
         std::fs::copy(elf(target, "hang"), &copy).unwrap();
         let started = Instant::now();
-        let (o, out, _) = run_elf(target, &copy, &["--timeout", "1"]);
+        let (o, out, err) = run_elf(target, &copy, &["--timeout", "1"]);
         let elapsed = started.elapsed().as_secs_f64();
         assert!(!o.status.success());
-        assert!(out.contains("timeout after 1s"), "{out}");
-        assert!(out.contains("hanging"), "last lines are shown:\n{out}");
-        let (wall, starved) = deadline_figures(&out);
+        assert_eq!(out, "hanging\n");
+        assert!(err.contains("timeout after 1s"), "{err}");
+        assert!(
+            err.contains("    [uart] hanging"),
+            "last lines are shown:\n{err}"
+        );
+        let (wall, starved) = deadline_figures(&err);
         // The rule: 1 s of time QEMU could run, then TERM (KILL after 1 s).
         // On a starved host the wall time grows by the time QEMU waited.
         assert!(
@@ -251,6 +261,25 @@ fn hang_times_out_within_deadline_and_leaves_no_qemu() {
         );
         assert_no_qemu_with(&copy.to_string_lossy());
     }
+}
+
+/// `cargo xtask qemu --manifest <manifest>` with `extra`, writing its JUnit
+/// and JSON reports into `s`: the run and the two report paths.
+fn suite_with_reports(s: &Scratch, manifest: &Path, extra: &[&str]) -> (Output, PathBuf, PathBuf) {
+    let (junit, json) = (s.0.join("r.xml"), s.0.join("r.json"));
+    let o = xtask()
+        .arg("qemu")
+        .args(extra)
+        .arg("--manifest")
+        .arg(manifest)
+        .arg("--junit")
+        .arg(&junit)
+        .arg("--json")
+        .arg(&json)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (o, junit, json)
 }
 
 /// A manifest over the fixtures with every verdict.
@@ -273,17 +302,7 @@ fn suite_verdicts_reports_and_rerun_hints() {
     let Some(()) = qemu_or_skip() else { return };
     let s = Scratch::new("suite");
     let manifest = verdict_manifest(&s);
-    let (junit, json) = (s.0.join("r.xml"), s.0.join("r.json"));
-    let o = xtask()
-        .args(["qemu", "--board", ARM, "--manifest"])
-        .arg(&manifest)
-        .arg("--junit")
-        .arg(&junit)
-        .arg("--json")
-        .arg(&json)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let (o, junit, json) = suite_with_reports(&s, &manifest, &["--board", ARM]);
     let (out, err) = text(&o);
     assert!(!o.status.success(), "failures must fail the run:\n{out}");
     assert!(err.contains("6 of 10 tests failed or errored"), "{err}");
@@ -740,7 +759,10 @@ fn an_elf_outside_the_board_s_memory_map_is_refused_within_a_second() {
             && err.contains("on board sifive_e; it fits virt (--board virt)"),
         "{err}"
     );
-    assert!(!out.contains("verdict"), "QEMU must not start:\n{out}");
+    assert!(
+        out.is_empty() && !err.contains("verdict: "),
+        "QEMU must not start:\n{out}{err}"
+    );
     assert!(took < Duration::from_secs(1), "refused after {took:?}");
     eprintln!("refused in {took:?}");
     // An architecture without a board for the ELF.
@@ -765,7 +787,7 @@ fn an_elf_without_a_board_runs_where_its_memory_map_fits() {
     let o = xtask().args(["qemu", "--elf"]).arg(&path).output().unwrap();
     let (out, err) = text(&o);
     assert!(
-        o.status.success() && out.contains("verdict: passed on virt"),
+        o.status.success() && err.contains("verdict: passed on virt"),
         "{out}{err}"
     );
     // Images of the workspace: the virt build by its memory map; the
@@ -780,7 +802,7 @@ fn an_elf_without_a_board_runs_where_its_memory_map_fits() {
         let o = cmd.arg("--elf").arg(elf(board, "pass")).output().unwrap();
         let (out, err) = text(&o);
         assert!(
-            out.contains(&format!("verdict: passed on {board}")),
+            err.contains(&format!("verdict: passed on {board}")),
             "{board}: {out}{err}"
         );
     }
@@ -863,8 +885,462 @@ fn debian_12_qemu_7_2_passes_or_refuses_up_front() {
         .output()
         .unwrap();
     let (out, err) = text(&o);
-    assert!(!o.status.success() && !out.contains("verdict"), "{out}");
+    assert!(
+        !o.status.success() && out.is_empty() && !err.contains("verdict: "),
+        "{out}{err}"
+    );
     assert!(err.contains("board sifive_e needs QEMU 8.2.0"), "{err}");
+}
+
+
+/// `args` as the `&str`s `run_elf` takes.
+fn strs(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Vec<String> {
+    args.iter()
+        .map(|a| a.as_ref().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The `verdict:` line of an `--elf` run's stderr.
+fn verdict_line(err: &str) -> &str {
+    err.lines()
+        .find(|l| l.starts_with("verdict: "))
+        .unwrap_or_else(|| panic!("no verdict line in:\n{err}"))
+}
+
+#[test]
+fn elf_runner_judges_expected_output_regexes_and_exit_codes() {
+    let Some(()) = qemu_or_skip() else { return };
+    let s = Scratch::new("expected");
+    let right = s.write("right.txt", "PASS pass\n");
+    let wrong = s.write("wrong.txt", "PASS something else\n");
+    for target in [ARM, RISCV] {
+        let pass = elf(target, "pass");
+        let judged = |extra: Vec<String>| {
+            let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+            run_elf(target, &pass, &extra)
+        };
+        let (o, out, err) = judged(strs(&[&"--expected", &right]));
+        assert!(o.status.success(), "{target}: {err}");
+        assert_eq!(out, "PASS pass\n");
+        let (o, out, err) = judged(strs(&[&"--expected", &wrong]));
+        assert!(!o.status.success(), "{target}: wrong output passed: {err}");
+        assert_eq!(out, "PASS pass\n", "the console is still shown");
+        assert!(verdict_line(&err).contains(": output mismatch ("), "{err}");
+        assert!(
+            err.contains("-PASS something else") && err.contains("+PASS pass"),
+            "the diff: {err}"
+        );
+        let kept = err
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("(also in "))
+            .and_then(|l| l.strip_suffix(')'))
+            .unwrap_or_else(|| panic!("where the whole diff is: {err}"));
+        assert!(kept.ends_with("pass.diff"), "{kept}");
+        let whole = std::fs::read_to_string(kept).unwrap();
+        assert!(whole.contains("-PASS something else"), "{whole}");
+        // Regexes match later and later lines.
+        let noisy = elf(target, "noisy");
+        let regexes = |first: &str, second: &str| {
+            let args = ["--expect-regex", first, "--expect-regex", second];
+            run_elf(target, &noisy, &args)
+        };
+        let (o, _, err) = regexes("^noise 1:", "^noise 3:");
+        assert!(o.status.success(), "{err}");
+        let (o, _, err) = regexes("^noise 3:", "^noise 1:");
+        assert!(
+            !o.status.success() && err.contains("expect_regex[1] `^noise 1:`"),
+            "{err}"
+        );
+        let (o, _, err) = judged(strs(&[&"--expect-regex", &"^-never"]));
+        assert!(
+            !o.status.success() && err.contains("expect_regex[0] `^-never`"),
+            "{err}"
+        );
+
+        let exit3 = elf(target, "exit3");
+        let (o, _, err) = run_elf(target, &exit3, &["--exit-code", "3"]);
+        assert!(o.status.success(), "{err}");
+        assert!(verdict_line(&err).ends_with("(exit code 3)"), "{err}");
+        let (o, _, err) = run_elf(target, &exit3, &["--exit-code", "0"]);
+        assert!(
+            !o.status.success() && verdict_line(&err).contains("exit code 3"),
+            "{err}"
+        );
+        // Extra QEMU arguments reach QEMU.
+        let (o, _, err) = run_elf(target, &pass, &["--qemu-arg", "-no-such-option"]);
+        assert!(!o.status.success(), "{err}");
+        assert!(err.contains("-no-such-option"), "QEMU's own error: {err}");
+    }
+}
+
+#[test]
+fn a_panicked_at_line_ends_a_spinning_run_at_once() {
+    let Some(()) = qemu_or_skip() else { return };
+    for target in [ARM, RISCV] {
+        let (o, out, err) = run_elf(target, &elf(target, "panicked_spin"), &[]);
+        assert!(!o.status.success(), "{out}{err}");
+        let verdict = verdict_line(&err);
+        assert!(
+            verdict.contains(
+                ": fault: panicked at src/bin/panicked_spin.rs:11:5: [uart matched fail_regex `panicked at`] ("
+            ),
+            "the reason names the line and the marker: {verdict}"
+        );
+        // Spawn to verdict, as the runner measured it (the timeout is 30 s).
+        let took: f64 = verdict
+            .rsplit('(')
+            .next()
+            .and_then(|t| t.strip_suffix("s)"))
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("no duration in {verdict}"));
+        assert!(took < 2.0, "{target}: failed after {took}s");
+        assert!(out.ends_with("spinning forever\n"), "{out}");
+    }
+}
+
+/// QEMU run directly with the board's own command line: its stdout.
+fn raw_qemu_stdout(target: &str, elf: &Path) -> Vec<u8> {
+    let boards = xtask::boards::Boards::from_file(&root().join("qemu/boards.toml")).unwrap();
+    let board = boards
+        .all()
+        .iter()
+        .find(|b| b.target == target)
+        .expect("a board for the target");
+    let o = Command::new(&board.qemu)
+        .args(&board.args)
+        .arg("-kernel")
+        .arg(elf)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    o.stdout
+}
+
+#[test]
+fn elf_stdout_is_byte_identical_to_qemus_raw_console() {
+    let Some(()) = qemu_or_skip() else { return };
+    // Each writes to one stream (QEMU run directly puts the UART and
+    // semihosting on one stdout, in the guest's order; the runner keeps
+    // them apart). The defmt images are binary, read as text here.
+    let images: [(&str, &[&str]); 6] = [
+        ("pass", &[]),
+        ("sched", &[]),
+        ("noisy", &[]),
+        ("crlf", &[]),
+        ("defmt_random", &["--log-format", "text"]),
+        ("defmt_uart", &["--log-format", "text"]),
+    ];
+    for target in [ARM, RISCV] {
+        for (name, extra) in images {
+            let image = elf(target, name);
+            let (o, _, err) = run_elf(target, &image, extra);
+            assert!(o.status.success(), "{name} on {target}: {err}");
+            let direct = raw_qemu_stdout(target, &image);
+            assert!(!direct.is_empty(), "{name} printed nothing");
+            assert!(
+                o.stdout == direct,
+                "{name} on {target}: --elf stdout ({} B) differs from QEMU's ({} B)",
+                o.stdout.len(),
+                direct.len()
+            );
+        }
+    }
+}
+
+#[test]
+fn the_defmt_images_decode_as_defmt_print_prints_them() {
+    let Some(()) = qemu_or_skip() else { return };
+    let log = std::fs::read_to_string(root().join("xtask/tests/data/defmt_log.txt")).unwrap();
+    let random = defmt_plan::Transcript.to_string();
+    let defmt_print = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("defmt-print"))
+        .find(|p| p.is_file());
+    if defmt_print.is_none() {
+        // tests/data/defmt_log.txt was made with defmt-print 1.2.0 and is
+        // compared below either way.
+        println!(
+            "skipped: the defmt-print comparison: defmt-print not installed (cargo install defmt-print --version 1.2.0 --locked)"
+        );
+    }
+    let images = [
+        ("defmt_log", "semihosting", "101", &log),
+        ("defmt_random", "semihosting", "0", &random),
+        ("defmt_uart", "uart", "0", &random),
+    ];
+    for target in [ARM, RISCV] {
+        for (name, console, code, expected) in images {
+            let image = elf(target, name);
+            let args = ["--console", console, "--exit-code", code];
+            let (o, decoded, err) = run_elf(target, &image, &args);
+            assert!(o.status.success(), "{name} on {target}: {err}");
+            assert_eq!(
+                &decoded, expected,
+                "{name} on {target}: decoded vs expected"
+            );
+            let raw = run_elf(
+                target,
+                &image,
+                &[&args[..], &["--log-format", "text"]].concat(),
+            );
+            assert!(raw.0.status.success(), "{name} on {target}: {}", raw.2);
+            assert!(raw.0.stdout.contains(&0), "raw frames end with 0x00");
+            let Some(tool) = &defmt_print else { continue };
+            let sh = xshell::Shell::new().unwrap();
+            let theirs = xshell::cmd!(sh, "{tool} -e {image}")
+                .stdin(&raw.0.stdout)
+                .output()
+                .expect("defmt-print decodes the raw capture");
+            assert_eq!(
+                decoded.as_bytes(),
+                theirs.stdout,
+                "{name} on {target}: ours vs defmt-print's on the same raw bytes"
+            );
+        }
+    }
+}
+
+/// One run of `tests/data/console.toml` on every board, shared by the tests
+/// that read its reports.
+struct ConsoleSuite {
+    /// Test id → its entry in the JSON report.
+    tests: BTreeMap<String, serde_json::Value>,
+    junit: String,
+    stdout: String,
+    _scratch: Scratch,
+}
+
+fn console_suite() -> Option<&'static ConsoleSuite> {
+    static SUITE: OnceLock<Option<ConsoleSuite>> = OnceLock::new();
+    SUITE
+        .get_or_init(|| {
+            qemu_or_skip()?;
+            let s = Scratch::new("console");
+            s.write("crlf_lf.txt", "crlf: one\ncrlf: two\n");
+            s.write("crlf_crlf.txt", "crlf: one\r\ncrlf: two\r\n");
+            s.write(
+                "streams_both.txt",
+                "streams: uart\nstreams: semihosting stdout\nstreams: semihosting console\n",
+            );
+            s.write(
+                "streams_semihosting.txt",
+                "streams: semihosting stdout\nstreams: semihosting console\n",
+            );
+            s.write("streams_uart.txt", "streams: uart\n");
+            s.write("random.txt", &defmt_plan::Transcript.to_string());
+            std::fs::copy(
+                root().join("xtask/tests/data/defmt_log.txt"),
+                s.0.join("defmt_log.txt"),
+            )
+            .unwrap();
+            std::fs::copy(
+                root().join("qemu/expected/sched.txt"),
+                s.0.join("sched.txt"),
+            )
+            .unwrap();
+            let manifest = s.write("tests.toml", include_str!("data/console.toml"));
+            let (o, junit, json) = suite_with_reports(&s, &manifest, &[]);
+            let (stdout, err) = text(&o);
+            let report: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(&json).unwrap_or_else(|e| panic!("{e}\n{stdout}{err}")),
+            )
+            .unwrap();
+            let tests = report["tests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| (t["id"].as_str().unwrap().to_owned(), t.clone()))
+                .collect();
+            Some(ConsoleSuite {
+                tests,
+                junit: std::fs::read_to_string(&junit).unwrap(),
+                stdout,
+                _scratch: s,
+            })
+        })
+        .as_ref()
+}
+
+impl ConsoleSuite {
+    /// The report entry of `test` on every board.
+    fn each(&self, test: &str) -> Vec<&serde_json::Value> {
+        let found: Vec<_> = self
+            .tests
+            .iter()
+            .filter(|(id, _)| id.ends_with(&format!("/{test}")))
+            .map(|(_, t)| t)
+            .collect();
+        assert_eq!(
+            found.len(),
+            2,
+            "{test} on both boards: {:?}",
+            self.tests.keys()
+        );
+        found
+    }
+
+    fn assert_status(&self, test: &str, status: &str, reason: Option<&str>) {
+        for t in self.each(test) {
+            assert_eq!(t["status"], status, "{test}: {t:#}");
+            if let Some(r) = reason {
+                let got = t["reason"].as_str().unwrap_or("");
+                assert!(got.contains(r), "{test}: reason `{got}` lacks `{r}`");
+            }
+        }
+    }
+
+    fn log(t: &serde_json::Value) -> Vec<&str> {
+        t["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap())
+            .collect()
+    }
+}
+
+#[test]
+fn exact_matching_fails_crlf_and_mixed_uart_output_that_lines_accepts() {
+    let Some(suite) = console_suite() else { return };
+    suite.assert_status("crlf_lines", "passed", None);
+    suite.assert_status("crlf_exact", "failed", Some("output mismatch"));
+    suite.assert_status("crlf_exact_crlf", "passed", None);
+    for t in suite.each("crlf_exact") {
+        let diff = t["mismatch"].as_str().unwrap();
+        assert!(
+            diff.contains("-crlf: one\n") && diff.contains("+crlf: one\\r\n"),
+            "the diff shows the CR: {diff}"
+        );
+    }
+    suite.assert_status("mixed_lines", "passed", None);
+    suite.assert_status("mixed_exact", "failed", Some("output mismatch"));
+    suite.assert_status("semihosting_exact", "passed", None);
+    suite.assert_status("uart_exact", "passed", None);
+    // The stack report is taken out of the bytes compared, and reported.
+    suite.assert_status("sched_exact", "passed", None);
+    for t in suite.each("sched_exact") {
+        assert_eq!(t["stack"].as_array().unwrap().len(), 5, "{t:#}");
+    }
+}
+
+#[test]
+fn failure_markers_come_from_the_manifest_and_name_the_line() {
+    let Some(suite) = console_suite() else { return };
+    suite.assert_status(
+        "stderr_marker",
+        "failed",
+        Some("fault: streams: semihosting stderr [guest-stderr matched fail_regex `semihosting stderr$`] (exit code 0)"),
+    );
+    suite.assert_status(
+        "panicked_spin",
+        "failed",
+        Some("fault: panicked at src/bin/panicked_spin.rs:11:5: [uart matched fail_regex `panicked at`]"),
+    );
+    for t in suite.each("panicked_spin") {
+        let took = t["duration_s"].as_f64().unwrap();
+        assert!(took < 2.0, "spun for {took}s: {t:#}");
+    }
+}
+
+#[test]
+fn guest_stderr_and_qemu_messages_are_labelled_apart() {
+    let Some(suite) = console_suite() else { return };
+    suite.assert_status("labels", "failed", Some("output mismatch"));
+    for t in suite.each("labels") {
+        let log = ConsoleSuite::log(t);
+        let qemu = format!(
+            "[qemu] {}: warning: global xtask-probe.x has invalid class name",
+            if t["board"] == "sifive_e" {
+                "qemu-system-riscv32"
+            } else {
+                "qemu-system-arm"
+            }
+        );
+        for line in [
+            "[uart] streams: uart",
+            "[semihosting] streams: semihosting stdout",
+            "[semihosting] streams: semihosting console",
+            "[guest-stderr] streams: semihosting stderr",
+            qemu.as_str(),
+        ] {
+            assert!(log.contains(&line), "{line} missing from the log: {log:#?}");
+            let tail: Vec<&str> = t["log_tail"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l.as_str().unwrap())
+                .collect();
+            assert!(
+                tail.contains(&line),
+                "{line} missing from the tail: {tail:#?}"
+            );
+            // The failure printout.
+            assert!(suite.stdout.contains(&format!("      {line}\n")), "{line}");
+        }
+    }
+    let out = suite
+        .junit
+        .split("<testcase name=\"labels\"")
+        .nth(1)
+        .and_then(|case| case.split("<system-out>").nth(1))
+        .expect("the labels case has a system-out");
+    for line in [
+        "[guest-stderr] streams: semihosting stderr",
+        "[qemu] qemu-system-",
+    ] {
+        assert!(out.contains(line), "JUnit system-out lacks {line}: {out}");
+    }
+}
+
+#[test]
+fn defmt_frames_are_decoded_in_the_suite_from_semihosting_and_the_uart() {
+    let Some(suite) = console_suite() else { return };
+    suite.assert_status("defmt_log", "passed", None);
+    const { assert!(defmt_plan::FRAMES >= 1000, "at least 1000 random frames") };
+    suite.assert_status("defmt_random", "passed", None);
+    suite.assert_status("defmt_uart", "passed", None);
+    for (test, stream) in [("defmt_random", "semihosting"), ("defmt_uart", "uart")] {
+        for t in suite.each(test) {
+            let decoded = ConsoleSuite::log(t)
+                .iter()
+                .filter(|l| l.starts_with(&format!("[{stream}] ")))
+                .count();
+            assert_eq!(decoded as u32, defmt_plan::FRAMES + 1, "{test}");
+        }
+    }
+    // JUnit's system-out carries the decoded text.
+    assert!(
+        suite.junit.contains(
+            "[semihosting] ERROR panicked at &apos;assertion failed: `(left == right)`: addition&apos;"
+        ) || suite.junit.contains(
+            "[semihosting] ERROR panicked at 'assertion failed: `(left == right)`: addition'"
+        ),
+        "{}",
+        suite.junit
+    );
+}
+
+#[test]
+fn a_corrupted_defmt_frame_is_a_clear_error() {
+    let Some(suite) = console_suite() else { return };
+    suite.assert_status(
+        "defmt_corrupt",
+        "failed",
+        Some("defmt: malformed defmt frame at byte 4: 4-byte frame not valid rzCOBS; decoding resumes after its 0x00 separator at byte 8 (on semihosting)"),
+    );
+    for t in suite.each("defmt_corrupt") {
+        let log = ConsoleSuite::log(t);
+        assert_eq!(
+            log.iter()
+                .copied()
+                .filter(|l| l.starts_with("[semihosting] "))
+                .collect::<Vec<_>>(),
+            [
+                "[semihosting] INFO  before the corrupted frame",
+                "[semihosting] INFO  after the corrupted frame"
+            ],
+            "decoding resumed, and no garbage became text: {log:#?}"
+        );
+    }
 }
 
 /// The kernel's stack report: parsed, stripped from the transcript (the
@@ -914,12 +1390,18 @@ fn stack_peaks_are_reported_and_a_tight_budget_names_the_task() {
             t["elf_sha256"].as_str().is_some_and(|h| h.len() == 64),
             "{t}"
         );
-        // The transcript the failure shows holds no stack line.
-        let tail = t["log_tail"].as_array().unwrap();
-        assert!(
-            tail.iter()
-                .all(|l| !l.as_str().unwrap().starts_with("@stack"))
-        );
+        // The transcript the failure shows, and the whole log, hold no
+        // stack line.
+        for lines in [&t["log_tail"], &t["log"]] {
+            let lines = lines.as_array().unwrap();
+            assert!(!lines.is_empty(), "{t}");
+            assert!(
+                lines
+                    .iter()
+                    .all(|l| !l.as_str().unwrap().contains("@stack")),
+                "{t}"
+            );
+        }
     }
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(
@@ -1258,7 +1740,7 @@ fn transcript_problems_say_what_the_file_is() {
         ("dir", "a-dir of test `dir` is a directory, not a file"),
         (
             "latin1",
-            "latin1.txt of test `latin1` is not UTF-8 text (invalid byte at offset 3)",
+            "latin1.txt of test `latin1` is not UTF-8 text (invalid byte at offset 3); `match = \"exact\"` compares any bytes",
         ),
         ("gone", "gone.txt of test `gone` is missing"),
     ] {

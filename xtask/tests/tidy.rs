@@ -31,13 +31,18 @@ fn assert_clean(what: &str, problems: Vec<String>) {
     assert!(problems.is_empty(), "{what}:\n  {}", problems.join("\n  "));
 }
 
+/// The README's `## <title>` section (empty when there is none).
+fn readme_section(root: &Path, title: &str) -> String {
+    read(root, "README.md")
+        .split("\n## ")
+        .find(|s| s.starts_with(title))
+        .unwrap_or("")
+        .to_owned()
+}
+
 /// The subcommands in the README's "Commands" table against clap's.
 fn readme_commands(root: &Path) -> Vec<String> {
-    let readme = read(root, "README.md");
-    let section = readme
-        .split("\n## ")
-        .find(|s| s.starts_with("Commands"))
-        .unwrap_or("");
+    let section = readme_section(root, "Commands");
     let listed: BTreeSet<String> = section
         .lines()
         .filter_map(|l| l.strip_prefix("| `cargo xtask "))
@@ -294,10 +299,12 @@ fn no_source_is_compiled_by_path() {
     assert_clean("#[path] attributes", problems);
 }
 
-/// Files of xtask/src that may start processes with `std::process`, and the
-/// one that may hold unsafe code.
-const SPAWNERS: [&str; 3] = [
-    "xtask/src/qemu/mod.rs",
+/// Files of xtask/src that may start processes with `std::process` (QEMU
+/// and the defmt decoders that stream its console, and the ci step
+/// runner), and the one that may hold unsafe code.
+const SPAWNERS: [&str; 4] = [
+    "xtask/src/qemu/capture.rs",
+    "xtask/src/qemu/defmt.rs",
     "xtask/src/qemu/process.rs",
     "xtask/src/commands/ci/exec.rs",
 ];
@@ -490,4 +497,99 @@ fn an_unused_dependency_is_found() {
         .filter(|k| !mentions(source, k))
         .collect();
     assert_eq!(unused, ["unused"]);
+}
+
+/// The manifest's verdict fields, which the README documents.
+const VERDICT_FIELDS: [&str; 5] = ["console", "match", "fail_regex", "log_format", "[defaults]"];
+
+/// Every option of `cargo xtask qemu` (clap's) and every verdict field
+/// against the README's "QEMU harness" section.
+fn readme_documents_the_qemu_harness(root: &Path) -> Vec<String> {
+    let section = readme_section(root, "QEMU harness");
+    let cli = xtask::cli::Cli::command();
+    let qemu = cli.find_subcommand("qemu").expect("a `qemu` subcommand");
+    let options = qemu.get_arguments().flat_map(|a| {
+        a.get_long()
+            .into_iter()
+            .chain(a.get_visible_aliases().into_iter().flatten())
+            .map(|long| format!("--{long}"))
+    });
+    let fields = VERDICT_FIELDS.iter().map(|f| format!("`{f}`"));
+    options
+        .chain(fields)
+        .filter(|name| !section.contains(name.as_str()))
+        .map(|name| format!("README.md: \"QEMU harness\" does not document {name}"))
+        .collect()
+}
+
+#[test]
+fn readme_documents_every_qemu_option_and_verdict_field() {
+    assert_clean(
+        "README QEMU harness",
+        readme_documents_the_qemu_harness(&root()),
+    );
+}
+
+#[test]
+fn deleting_the_console_row_fails_the_qemu_harness_check() {
+    let copy = scratch_copy("qemu-harness");
+    let readme = copy.join("README.md");
+    let text = std::fs::read_to_string(&readme).unwrap();
+    let without = text.replace("--console", "--c0nsole");
+    assert_ne!(without, text, "the README documents --console");
+    std::fs::write(&readme, without).unwrap();
+    assert_eq!(
+        readme_documents_the_qemu_harness(&copy),
+        ["README.md: \"QEMU harness\" does not document --console"]
+    );
+}
+
+/// The packages xtask's own build compiles: its normal and build
+/// dependencies, transitively (not dev-dependencies, not the helper crates
+/// it builds on demand).
+fn xtask_build_packages(root: &Path) -> BTreeSet<String> {
+    use cargo_metadata::DependencyKind;
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .manifest_path(root.join("Cargo.toml"))
+        .exec()
+        .expect("cargo metadata");
+    let resolve = metadata.resolve.as_ref().expect("a resolved graph");
+    let name = |id: &cargo_metadata::PackageId| metadata[id].name.to_string();
+    let xtask = metadata
+        .workspace_packages()
+        .into_iter()
+        .find(|p| p.name.as_str() == "xtask")
+        .expect("the xtask package")
+        .id
+        .clone();
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![xtask];
+    while let Some(id) = todo.pop() {
+        if !seen.insert(name(&id)) {
+            continue;
+        }
+        let node = resolve.nodes.iter().find(|n| n.id == id).expect("a node");
+        for dep in &node.deps {
+            if dep
+                .dep_kinds
+                .iter()
+                .any(|k| k.kind != DependencyKind::Development)
+            {
+                todo.push(dep.pkg.clone());
+            }
+        }
+    }
+    seen
+}
+
+#[test]
+fn the_defmt_decoder_stays_out_of_xtasks_own_build() {
+    let packages = xtask_build_packages(&root());
+    assert!(packages.contains("regex"), "the walk finds dependencies");
+    for heavy in ["defmt-decoder", "xtask-defmt", "gimli"] {
+        assert!(
+            !packages.contains(heavy),
+            "`{heavy}` is in xtask's build; it belongs to the on-demand xtask-defmt"
+        );
+    }
 }

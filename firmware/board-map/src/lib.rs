@@ -67,6 +67,7 @@ struct BoardEntry {
     icount_shift: u8,
     min_qemu: Option<MinQemu>,
     memory: MemoryMap,
+    fail_regex: Option<Vec<String>>,
 }
 
 /// The CPU architecture of a board, derived from its target triple.
@@ -139,6 +140,9 @@ pub struct Board {
     pub icount_shift: u8,
     pub min_qemu: Option<MinQemu>,
     pub memory: MemoryMap,
+    /// Regexes of guest lines that fail a QEMU run on this board; the QEMU
+    /// harness compiles and applies them (README, "QEMU harness").
+    pub fail_regex: Option<Vec<String>>,
 }
 
 /// Every board of a `boards.toml`, sorted by name.
@@ -271,6 +275,7 @@ fn board(name: String, e: BoardEntry) -> Result<Board, Error> {
         icount_shift: e.icount_shift,
         min_qemu: e.min_qemu,
         memory: e.memory,
+        fail_regex: e.fail_regex,
     })
 }
 

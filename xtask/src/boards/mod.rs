@@ -14,12 +14,13 @@ mod select;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 
 pub use board_map::{Arch, MemoryMap, MinQemu, QemuVersion, Region, Span};
 pub use select::{BoardArgs, Selector};
 
 use crate::elf::Machine;
+use crate::qemu::console::FailMarkers;
 use crate::workspace::Workspace;
 
 /// One QEMU board: its `qemu/boards.toml` table (through `Deref`: `name`,
@@ -32,6 +33,10 @@ pub struct Board {
     exe: PathBuf,
     /// Whether runs count instructions (`-icount`); see [`Board::without_icount`].
     icount: bool,
+    /// The table's `fail_regex`, compiled: guest lines that fail a run on
+    /// this board, replacing the harness's defaults unless the manifest or
+    /// the test sets its own. (This field hides the table's strings.)
+    pub fail_regex: Option<FailMarkers>,
 }
 
 impl Deref for Board {
@@ -43,12 +48,20 @@ impl Deref for Board {
 }
 
 impl Board {
-    fn new(spec: board_map::Board) -> Self {
-        Self {
+    /// Errors: a `fail_regex` entry is not a regex.
+    fn new(spec: board_map::Board) -> Result<Self> {
+        let fail_regex = spec
+            .fail_regex
+            .as_deref()
+            .map(FailMarkers::compile)
+            .transpose()
+            .map_err(|err| anyhow!("board `{}`: {err}", spec.name))?;
+        Ok(Self {
             exe: PathBuf::from(&spec.qemu),
             spec,
             icount: true,
-        }
+            fail_regex,
+        })
     }
 
     /// The flash and RAM regions (bytes), as the board's linker script has them.
@@ -115,16 +128,17 @@ impl Boards {
     /// Errors name the file, and the board and field at fault (see
     /// [`board_map::Boards::parse`]).
     pub fn from_file(path: &Path) -> Result<Self> {
-        Ok(Self::of(board_map::Boards::from_file(path)?))
+        Self::of(board_map::Boards::from_file(path)?).with_context(|| format!("{}", path.display()))
     }
 
     /// Parses the text of a `boards.toml` (see [`board_map::Boards::parse`]).
     pub fn parse(text: &str) -> Result<Self> {
-        Ok(Self::of(board_map::Boards::parse(text)?))
+        Self::of(board_map::Boards::parse(text)?)
     }
 
-    fn of(boards: board_map::Boards) -> Self {
-        Self(boards.all().iter().cloned().map(Board::new).collect())
+    fn of(boards: board_map::Boards) -> Result<Self> {
+        let boards = boards.all().iter().cloned().map(Board::new);
+        Ok(Self(boards.collect::<Result<_>>()?))
     }
 
     /// Runs every board's QEMU from `dir` instead of `PATH`.

@@ -207,6 +207,15 @@ impl<'a> Elf<'a> {
             .and_then(|(_, sh)| self.section_bytes(sh))
     }
 
+    /// Whether a section is called `name` (e.g. `.defmt`, which defmt's
+    /// linker script emits).
+    pub fn has_section(&self, name: &str) -> bool {
+        self.section_headers
+            .iter()
+            .enumerate()
+            .any(|(i, sh)| self.section_name(i, sh).is_ok_and(|n| n == name))
+    }
+
     /// The bytes of a section that has file contents, if they lie in the file.
     fn section_bytes(&self, sh: &SectionHeader) -> Option<&'a [u8]> {
         if sh.sh_type == SHT_NOBITS {

@@ -1,20 +1,21 @@
 //! Verdicts: what a run must show to pass, and why it failed otherwise.
 
-use regex::Regex;
+use regex::bytes::Regex;
 use similar::TextDiff;
 
-use super::console;
+use super::console::{self, Console, FailMarkers, Line, Match};
 use super::{End, RunOutcome};
 
 /// What the console must show.
 #[derive(Debug, Clone)]
 pub enum Output {
-    /// Exactly these lines (CRLF-normalised, QEMU's own lines dropped).
-    Exact(Vec<String>),
+    /// This transcript (an expected file's bytes), compared as
+    /// [`Expectation::matching`] says.
+    Transcript(Vec<u8>),
     /// Lines matching these regexes, in this order (other lines may sit
     /// between them).
     Ordered(Vec<Regex>),
-    /// Anything: only the exit code counts (the single-ELF runner).
+    /// Anything: only the exit code and the failure markers count.
     Any,
 }
 
@@ -25,6 +26,11 @@ pub struct Expectation {
     /// expected-failure test.
     pub exit_code: i32,
     pub output: Output,
+    pub matching: Match,
+    /// The streams `output` is compared with.
+    pub console: Console,
+    /// Guest lines that fail a test expecting exit 0.
+    pub fail: FailMarkers,
 }
 
 /// A verdict and the evidence behind it.
@@ -32,7 +38,7 @@ pub struct Expectation {
 pub enum Verdict {
     Passed,
     /// Failed, with Twister's reason: `timeout after Ns`, `exit code N`,
-    /// `fault: …`, `output mismatch`.
+    /// `fault: …`, `defmt: …`, `output mismatch`.
     Failed(String),
 }
 
@@ -46,26 +52,43 @@ pub struct Judgement {
 }
 
 impl Expectation {
-    /// The single-ELF runner's rule: exit 0, no fault marker.
-    pub fn exit_zero() -> Self {
+    /// Exit 0 with any output, no failure marker: the rule of a run that
+    /// only has to work (benches, the native digest check).
+    pub fn exit_zero(fail: FailMarkers) -> Self {
         Self {
             exit_code: 0,
             output: Output::Any,
+            matching: Match::Lines,
+            console: Console::Both,
+            fail,
         }
     }
 
-    /// A console watcher for [`super::RunSpec::watch`]: a fault
-    /// marker ends a test that expects exit 0 at once (one that expects a
-    /// non-zero exit prints the marker on purpose), and so does an exact
-    /// transcript that has already diverged.
-    pub fn watcher(&self) -> impl FnMut(&str) -> Option<String> + '_ {
+    /// A console watcher for [`super::RunSpec::watch`]: a failure marker
+    /// ends a test that expects exit 0 at once (one that expects a non-zero
+    /// exit prints its marker on purpose), and so does a line-matched
+    /// transcript that has already diverged (checked on the first compared
+    /// stream, whose lines come first).
+    pub fn watcher(&self) -> impl FnMut(&Line) -> Option<String> + '_ {
+        let first = self.console.streams()[0];
+        let expected = match (&self.output, self.matching) {
+            (Output::Transcript(t), Match::Lines) => Some(transcript_lines(t)),
+            _ => None,
+        };
         let mut seen = 0usize;
-        move |line: &str| {
-            if self.exit_code == 0 && console::is_fault(line) {
-                return Some(format!("fault: {line}"));
+        move |line: &Line| {
+            if !line.stream.is_guest() {
+                return None;
             }
-            if let Output::Exact(expected) = &self.output {
-                let ok = expected.get(seen).is_some_and(|e| e == line);
+            if self.exit_code == 0
+                && let Some(re) = self.fail.find(line.normalised())
+            {
+                return Some(marker_reason(line, re));
+            }
+            if let Some(expected) = &expected
+                && line.stream == first
+            {
+                let ok = expected.get(seen).is_some_and(|e| *e == line.normalised());
                 seen += 1;
                 if !ok {
                     return Some("output mismatch".into());
@@ -75,26 +98,30 @@ impl Expectation {
         }
     }
 
-    /// Judges a finished run. Reasons rank: timeout, fault, exit code, then
-    /// output; a mismatch is reported alongside any of them.
+    /// Judges a finished run. Reasons rank: timeout, failure marker, exit
+    /// code, then defmt frames that did not decode, then output; a mismatch
+    /// is reported alongside any of them.
     pub fn judge(&self, run: &RunOutcome) -> Judgement {
-        let mismatch = self.mismatch(&run.console);
+        let mismatch = self.mismatch(run);
         let code = run.exit_code();
         let code_note = code
             .map(|c| format!(" (exit code {c})"))
             .unwrap_or_default();
-        let fault = run
-            .fault()
+        let marker = run
+            .marker(&self.fail)
             .filter(|_| self.exit_code == 0 || code.is_none());
-        let reason = match (&run.end, fault) {
+        let reason = match (&run.end, marker) {
             (End::TimedOut, _) => Some(format!("timeout after {}", secs(run.timeout))),
-            (_, Some(line)) => Some(format!("fault: {line}{code_note}")),
+            (_, Some((line, re))) => Some(format!("{}{code_note}", marker_reason(line, re))),
             (End::Exited(c), None) if *c != self.exit_code => Some(if self.exit_code == 0 {
                 format!("exit code {c}")
             } else {
                 format!("exit code {c} (expected {})", self.exit_code)
             }),
-            (End::Exited(_), None) => mismatch.as_ref().map(|_| "output mismatch".to_string()),
+            (End::Exited(_), None) => match run.defmt_errors.first() {
+                Some(e) => Some(format!("defmt: {e}")),
+                None => mismatch.as_ref().map(|_| "output mismatch".to_string()),
+            },
             (End::Signalled(sig), None) => Some(format!("QEMU killed by signal {sig}")),
             (End::Stopped, None) => Some(
                 run.early_verdict
@@ -108,24 +135,24 @@ impl Expectation {
         }
     }
 
-    /// `None` when `console` matches.
-    fn mismatch(&self, console: &[String]) -> Option<String> {
+    /// `None` when the run's console matches.
+    fn mismatch(&self, run: &RunOutcome) -> Option<String> {
         match &self.output {
             Output::Any => None,
-            Output::Exact(expected) => (expected.as_slice() != console).then(|| {
-                let expected = join(expected);
-                let actual = join(console);
-                // A huge transcript gets a coarser diff rather than a slow one.
-                TextDiff::configure()
-                    .timeout(std::time::Duration::from_secs(1))
-                    .diff_lines(&expected, &actual)
-                    .unified_diff()
-                    .context_radius(3)
-                    .header("expected", "actual")
-                    .to_string()
-            }),
+            Output::Transcript(expected) => match self.matching {
+                Match::Lines => {
+                    let expected = transcript_lines(expected);
+                    let actual = transcript_lines_of(run.console_lines(self.console));
+                    (expected != actual).then(|| diff(&lines_text(&expected), &lines_text(&actual)))
+                }
+                Match::Exact => {
+                    let actual = run.console_bytes(self.console);
+                    (actual != *expected).then(|| diff(&exact_text(expected), &exact_text(&actual)))
+                }
+            },
             Output::Ordered(regexes) => {
-                let mut lines = console.iter();
+                let lines = transcript_lines_of(run.console_lines(self.console));
+                let mut lines = lines.iter();
                 for (i, re) in regexes.iter().enumerate() {
                     if !lines.by_ref().any(|l| re.is_match(l)) {
                         return Some(format!(
@@ -139,10 +166,44 @@ impl Expectation {
     }
 }
 
-fn join(lines: &[String]) -> String {
-    let mut s = lines.join("\n");
-    s.push('\n');
-    s
+/// `fault: <line> [<stream> matched fail_regex `<re>`]`.
+fn marker_reason(line: &Line, re: &Regex) -> String {
+    format!(
+        "fault: {} [{} matched fail_regex `{re}`]",
+        console::escape(line.normalised()),
+        line.stream.label()
+    )
+}
+
+fn diff(expected: &str, actual: &str) -> String {
+    // A huge transcript gets a coarser diff rather than a slow one.
+    TextDiff::configure()
+        .timeout(std::time::Duration::from_secs(1))
+        .diff_lines(expected, actual)
+        .unified_diff()
+        .context_radius(3)
+        .header("expected", "actual")
+        .to_string()
+}
+
+/// Lines as text for a diff, one per line.
+fn lines_text(lines: &[&[u8]]) -> String {
+    lines
+        .iter()
+        .map(|l| format!("{}\n", console::escape(l)))
+        .collect()
+}
+
+/// Bytes as text for a diff that shows every byte: `\r` and other
+/// control bytes escaped, a missing final newline flagged by the diff.
+fn exact_text(bytes: &[u8]) -> String {
+    bytes
+        .split_inclusive(|&b| b == b'\n')
+        .map(|l| match l.strip_suffix(b"\n") {
+            Some(body) => format!("{}\n", console::escape(body)),
+            None => console::escape(l),
+        })
+        .collect()
 }
 
 /// `30s`, `1.5s`.
@@ -155,24 +216,41 @@ pub fn secs(d: std::time::Duration) -> String {
     }
 }
 
-/// Splits an expected-transcript file into lines, CRLF-normalised; a final
-/// newline does not add an empty line.
-pub fn transcript_lines(text: &str) -> Vec<String> {
-    text.lines()
-        .map(|l| l.trim_end_matches('\r').to_owned())
-        .collect()
+/// Splits a transcript into lines, CRLF-normalised; a final newline does
+/// not add an empty line.
+pub fn transcript_lines(text: &[u8]) -> Vec<&[u8]> {
+    transcript_lines_of(console::split_lines(text))
+}
+
+fn transcript_lines_of(lines: Vec<&[u8]>) -> Vec<&[u8]> {
+    lines.into_iter().map(console::trim_cr).collect()
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
     use std::time::Duration;
 
+    use super::super::console::Stream;
     use super::*;
 
-    fn run(console: &[&str], end: End) -> RunOutcome {
+    /// A run whose UART printed `uart` and semihosting `semihosting`.
+    fn run_with(uart: &[u8], semihosting: &[u8], end: End) -> RunOutcome {
+        let mut log = Vec::new();
+        for (stream, bytes) in [(Stream::Uart, uart), (Stream::Semihosting, semihosting)] {
+            log.extend(console::split_lines(bytes).into_iter().map(|l| Line {
+                stream,
+                bytes: l.to_vec(),
+            }));
+        }
         RunOutcome {
-            console: console.iter().map(|s| s.to_string()).collect(),
-            qemu_messages: vec![],
+            raw: BTreeMap::from([
+                (Stream::Uart, uart.to_vec()),
+                (Stream::Semihosting, semihosting.to_vec()),
+            ]),
+            decoded: BTreeMap::new(),
+            log,
+            defmt_errors: vec![],
             stack: vec![],
             end,
             early_verdict: None,
@@ -182,10 +260,16 @@ mod tests {
         }
     }
 
-    fn exact(lines: &[&str], exit_code: i32) -> Expectation {
+    fn run(console: &[&str], end: End) -> RunOutcome {
+        let text: String = console.iter().map(|l| format!("{l}\n")).collect();
+        run_with(text.as_bytes(), b"", end)
+    }
+
+    fn transcript(text: &str, exit_code: i32) -> Expectation {
         Expectation {
+            output: Output::Transcript(text.as_bytes().to_vec()),
             exit_code,
-            output: Output::Exact(lines.iter().map(|s| s.to_string()).collect()),
+            ..Expectation::exit_zero(FailMarkers::defaults())
         }
     }
 
@@ -196,9 +280,16 @@ mod tests {
         }
     }
 
+    fn line(s: &str) -> Line {
+        Line {
+            stream: Stream::Uart,
+            bytes: s.as_bytes().to_vec(),
+        }
+    }
+
     #[test]
-    fn exact_transcript_passes_and_mismatch_diffs() {
-        let e = exact(&["a", "PASS x"], 0);
+    fn transcript_passes_and_mismatch_diffs() {
+        let e = transcript("a\nPASS x\n", 0);
         assert_eq!(
             e.judge(&run(&["a", "PASS x"], End::Exited(0))).verdict,
             Verdict::Passed
@@ -210,8 +301,66 @@ mod tests {
     }
 
     #[test]
+    fn exact_matching_fails_crlf_that_lines_accepts() {
+        let r = run_with(b"a\r\nb\r\n", b"", End::Exited(0));
+        let lines = transcript("a\nb\n", 0);
+        assert_eq!(lines.judge(&r).verdict, Verdict::Passed);
+        let exact = Expectation {
+            matching: Match::Exact,
+            ..lines
+        };
+        assert_eq!(failed(&exact, &r), "output mismatch");
+        let diff = exact.judge(&r).mismatch.unwrap();
+        assert!(diff.contains("+a\\r"), "{diff}");
+        let crlf = Expectation {
+            output: Output::Transcript(b"a\r\nb\r\n".to_vec()),
+            ..exact
+        };
+        assert_eq!(crlf.judge(&r).verdict, Verdict::Passed);
+    }
+
+    #[test]
+    fn stack_report_lines_are_not_compared_in_either_mode() {
+        let r = run_with(
+            b"a\n@stack main 96 1024\r\nb\n@stack idle 8 16",
+            b"",
+            End::Exited(0),
+        );
+        let lines = transcript("a\nb\n", 0);
+        assert_eq!(lines.judge(&r).verdict, Verdict::Passed);
+        let exact = Expectation {
+            matching: Match::Exact,
+            ..lines
+        };
+        assert_eq!(exact.judge(&r).verdict, Verdict::Passed);
+        // A line that only looks like one stays and is compared.
+        let r = run_with(b"a\n@stack main\nb\n", b"", End::Exited(0));
+        assert_eq!(failed(&exact, &r), "output mismatch");
+    }
+
+    #[test]
+    fn console_chooses_the_streams() {
+        let r = run_with(b"uart\n", b"semi\n", End::Exited(0));
+        let both = transcript("uart\nsemi\n", 0);
+        assert_eq!(both.judge(&r).verdict, Verdict::Passed);
+        for (console, text) in [(Console::Uart, "uart\n"), (Console::Semihosting, "semi\n")] {
+            let e = Expectation {
+                console,
+                matching: Match::Exact,
+                ..transcript(text, 0)
+            };
+            assert_eq!(e.judge(&r).verdict, Verdict::Passed, "{console:?}");
+            let mixed = Expectation {
+                output: Output::Transcript(b"uart\nsemi\n".to_vec()),
+                ..e
+            };
+            assert_eq!(failed(&mixed, &r), "output mismatch", "{console:?}");
+        }
+    }
+
+    #[test]
     fn reasons_rank_timeout_fault_exit_output() {
-        let e = exact(&["a"], 0);
+        let e = transcript("a\n", 0);
         assert_eq!(
             failed(
                 &e,
@@ -224,14 +373,53 @@ mod tests {
                 &e,
                 &run(&["*** FAULT in task a at pc=0x2"], End::Exited(102))
             ),
-            "fault: *** FAULT in task a at pc=0x2 (exit code 102)"
+            "fault: *** FAULT in task a at pc=0x2 [uart matched fail_regex `^\\*\\*\\* FAULT`] (exit code 102)"
         );
         assert_eq!(failed(&e, &run(&["x"], End::Exited(3))), "exit code 3");
+        let mut r = run(&["a"], End::Exited(0));
+        r.defmt_errors
+            .push("malformed defmt frame at byte 3: …".into());
+        assert_eq!(failed(&e, &r), "defmt: malformed defmt frame at byte 3: …");
+    }
+
+    #[test]
+    fn markers_come_from_the_expectation_and_skip_qemu_lines() {
+        let custom = Expectation {
+            fail: FailMarkers::compile(&["^Guru Meditation"]).unwrap(),
+            ..transcript("Guru Meditation #1\n", 0)
+        };
+        let r = run(&["Guru Meditation #1"], End::Exited(0));
+        assert!(failed(&custom, &r).contains("fail_regex `^Guru Meditation`"));
+        // The defaults no longer apply once a list replaces them.
+        let panics = run(&["*** PANIC x"], End::Exited(0));
+        assert_eq!(
+            failed(&custom, &panics),
+            "output mismatch",
+            "only the custom marker counts"
+        );
+        let mut w = transcript("x\n", 0);
+        w.output = Output::Any;
+        let mut watch = w.watcher();
+        let qemu = Line {
+            stream: Stream::Qemu,
+            bytes: b"qemu-system-arm: panicked at nothing".to_vec(),
+        };
+        assert_eq!(watch(&qemu), None);
+        let stderr = Line {
+            stream: Stream::GuestStderr,
+            bytes: b"panicked at src/main.rs:4:5:".to_vec(),
+        };
+        assert_eq!(
+            watch(&stderr).as_deref(),
+            Some(
+                "fault: panicked at src/main.rs:4:5: [guest-stderr matched fail_regex `panicked at`]"
+            )
+        );
     }
 
     #[test]
     fn expected_nonzero_exit_with_marker_passes() {
-        let e = exact(&["*** STACK OVERFLOW in task a at pc=0x1"], 103);
+        let e = transcript("*** STACK OVERFLOW in task a at pc=0x1\n", 103);
         let r = run(
             &["*** STACK OVERFLOW in task a at pc=0x1"],
             End::Exited(103),
@@ -246,34 +434,35 @@ mod tests {
         );
         // The marker is expected here, so it does not stop the run early.
         let mut w = e.watcher();
-        assert_eq!(w("*** STACK OVERFLOW in task a at pc=0x1"), None);
+        assert_eq!(w(&line("*** STACK OVERFLOW in task a at pc=0x1")), None);
     }
 
     #[test]
     fn watcher_stops_on_fault_and_divergence() {
-        let e = exact(&["a", "b"], 0);
+        let e = transcript("a\nb\n", 0);
         let mut w = e.watcher();
-        assert_eq!(w("a"), None);
-        assert_eq!(
-            w("*** PANIC in task idle at pc=0x1: x").as_deref(),
-            Some("fault: *** PANIC in task idle at pc=0x1: x")
+        assert_eq!(w(&line("a")), None);
+        assert!(
+            w(&line("*** PANIC in task idle at pc=0x1: x"))
+                .unwrap()
+                .starts_with("fault: *** PANIC in task idle at pc=0x1: x [uart")
         );
         let mut w = e.watcher();
-        assert_eq!(w("a"), None);
-        assert_eq!(w("c").as_deref(), Some("output mismatch"));
+        assert_eq!(w(&line("a\r")), None);
+        assert_eq!(w(&line("c")).as_deref(), Some("output mismatch"));
     }
 
     #[test]
     fn ordered_regexes() {
         let e = Expectation {
-            exit_code: 0,
             output: Output::Ordered(vec![
                 Regex::new("^tick [0-9]+$").unwrap(),
                 Regex::new("^PASS").unwrap(),
             ]),
+            ..Expectation::exit_zero(FailMarkers::defaults())
         };
         assert_eq!(
-            e.judge(&run(&["boot", "tick 1", "x", "PASS y"], End::Exited(0)))
+            e.judge(&run(&["boot", "tick 1\r", "x", "PASS y"], End::Exited(0)))
                 .verdict,
             Verdict::Passed
         );
@@ -284,7 +473,7 @@ mod tests {
 
     #[test]
     fn transcript_files_are_crlf_normalised() {
-        assert_eq!(transcript_lines("a\r\nb\r\n"), vec!["a", "b"]);
-        assert_eq!(transcript_lines("a\nb"), vec!["a", "b"]);
+        assert_eq!(transcript_lines(b"a\r\nb\r\n"), [&b"a"[..], b"b"]);
+        assert_eq!(transcript_lines(b"a\nb"), [&b"a"[..], b"b"]);
     }
 }

@@ -7,17 +7,22 @@
 //! outside the workspace), both built by cargo with `bin` or `example`,
 //! `features`, `no_default_features` and `profile`; or `elf`, a prebuilt
 //! ELF. Paths are relative to the manifest's directory, or absolute.
+//!
+//! The verdict fields (`match`, `console`, `fail_regex`, `log_format`) can
+//! also be set for every test in a `[defaults]` table; a test's own value
+//! wins.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use regex::Regex;
+use regex::bytes::Regex;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::expect::{self, Expectation, Output};
+use super::console::{Console, FailMarkers, LogFormat, Match};
+use super::expect::{Expectation, Output};
 use crate::boards::{Board, BoardArgs, Boards};
 use crate::cargo::{Executable, Profile, Project, Recipe};
 use crate::elf::Elf;
@@ -27,7 +32,20 @@ use crate::image::ImageId;
 #[serde(deny_unknown_fields)]
 struct File {
     #[serde(default)]
+    defaults: Defaults,
+    #[serde(default)]
     test: Vec<Entry>,
+}
+
+/// `[defaults]`: verdict fields for every test that does not set its own.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Defaults {
+    #[serde(rename = "match")]
+    matching: Option<Match>,
+    console: Option<Console>,
+    fail_regex: Option<Spanned<Vec<String>>>,
+    log_format: Option<LogFormat>,
 }
 
 #[derive(Deserialize)]
@@ -51,6 +69,22 @@ struct Entry {
     #[serde(default)]
     qemu_args: Vec<String>,
     skip: Option<String>,
+    #[serde(rename = "match")]
+    matching: Option<Match>,
+    console: Option<Console>,
+    fail_regex: Option<Spanned<Vec<String>>>,
+    log_format: Option<LogFormat>,
+}
+
+/// How a test's console is read and judged, manifest defaults applied.
+#[derive(Debug, Clone, Default)]
+pub struct VerdictSpec {
+    pub matching: Match,
+    pub console: Console,
+    /// The test's or the manifest's `fail_regex`; `None` leaves the
+    /// board's, then [`FailMarkers::defaults`].
+    pub fail_regex: Option<FailMarkers>,
+    pub log_format: LogFormat,
 }
 
 /// What a test's console must show, before `{board}` is substituted.
@@ -99,6 +133,7 @@ pub struct Test {
     /// `{board}/<package>/<bin>` (`{board}` is replaced by the board name),
     /// which a bundle keeps from the build. `None`: `<board>/<file name>`.
     pub image: Option<String>,
+    pub verdict: VerdictSpec,
 }
 
 #[derive(Debug, Clone)]
@@ -149,27 +184,38 @@ impl Test {
         self.boards.as_ref().is_none_or(|b| b.contains(&board.name))
     }
 
-    /// The expectation on `board`, reading the transcript file.
+    /// The expectation on `board`, reading the transcript file. The
+    /// failure markers are the test's `fail_regex`, else the manifest's,
+    /// else the board's, else [`FailMarkers::defaults`].
     ///
-    /// Errors: the transcript file is missing or unreadable.
+    /// Errors: the transcript file is missing, a directory, unreadable, or
+    /// (with `match = "lines"`) not UTF-8.
     pub fn expectation(&self, dir: &Path, board: &Board) -> Result<Expectation> {
         let output = match &self.output {
             OutputSpec::Regex(r) => Output::Ordered(r.clone()),
             OutputSpec::Expected(file) => {
                 let path = path_on(dir, file, board);
-                let text = read_transcript(&path).map_err(|why| {
+                let bytes = read_transcript(&path, self.verdict.matching).map_err(|why| {
                     anyhow::anyhow!(
                         "expected transcript {} of test `{}` {why}",
                         path.display(),
                         self.name
                     )
                 })?;
-                Output::Exact(expect::transcript_lines(&text))
+                Output::Transcript(bytes)
             }
         };
+        let v = &self.verdict;
         Ok(Expectation {
             exit_code: self.exit_code,
             output,
+            matching: v.matching,
+            console: v.console,
+            fail: v
+                .fail_regex
+                .clone()
+                .or_else(|| board.fail_regex.clone())
+                .unwrap_or_else(FailMarkers::defaults),
         })
     }
 }
@@ -181,27 +227,33 @@ pub fn path_on(dir: &Path, template: &str, board: &Board) -> PathBuf {
     dir.join(template.replace("{board}", &board.name))
 }
 
-/// A transcript file's text, or what is wrong with it, as the end of a
-/// sentence: missing, a directory, not UTF-8 (with the offset of the first
-/// bad byte), or unreadable.
-fn read_transcript(path: &Path) -> std::result::Result<String, String> {
+/// A transcript file's bytes, or what is wrong with it, as the end of a
+/// sentence: missing, a directory, unreadable, or, for a line-matched
+/// transcript, not UTF-8 (with the offset of the first bad byte). An exact
+/// transcript may hold any bytes, as the guest may print them.
+pub fn read_transcript(path: &Path, matching: Match) -> std::result::Result<Vec<u8>, String> {
     let bytes = std::fs::read(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => "is missing".to_owned(),
         std::io::ErrorKind::IsADirectory => "is a directory, not a file".to_owned(),
         _ if path.is_dir() => "is a directory, not a file".to_owned(),
         _ => format!("cannot be read: {e}"),
     })?;
-    String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "is not UTF-8 text (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        )
-    })
+    if matching == Match::Lines
+        && let Err(e) = std::str::from_utf8(&bytes)
+    {
+        return Err(format!(
+            "is not UTF-8 text (invalid byte at offset {}); `match = \"exact\"` compares any bytes",
+            e.valid_up_to()
+        ));
+    }
+    Ok(bytes)
 }
 
 fn parse(text: &str, dir: &Path, boards: &Boards) -> Result<Vec<Test>> {
     let file: File = toml::from_str(text)?;
     let at = Locator(text);
+    let d = file.defaults;
+    let default_markers = fail_markers(&at, "[defaults]", d.fail_regex)?;
     let mut tests: Vec<Test> = Vec::new();
     for mut e in file.test {
         let name = e.name.get_ref().clone();
@@ -226,6 +278,13 @@ fn parse(text: &str, dir: &Path, boards: &Boards) -> Result<Vec<Test>> {
             (Source::Build { .. }, None) => None,
         };
         let output = output_spec(&at, &here, &name, e.expected, e.expect_regex)?;
+        let verdict = VerdictSpec {
+            matching: e.matching.or(d.matching).unwrap_or_default(),
+            console: e.console.or(d.console).unwrap_or_default(),
+            fail_regex: fail_markers(&at, &format!("test `{name}`"), e.fail_regex)?
+                .or_else(|| default_markers.clone()),
+            log_format: e.log_format.or(d.log_format).unwrap_or_default(),
+        };
         tests.push(Test {
             exit_code: exit_code(&at, &name, e.exit_code)?,
             timeout: timeout(&at, &name, e.timeout)?,
@@ -236,6 +295,7 @@ fn parse(text: &str, dir: &Path, boards: &Boards) -> Result<Vec<Test>> {
             qemu_args: e.qemu_args,
             skip: e.skip,
             image,
+            verdict,
         });
     }
     Ok(tests)
@@ -462,6 +522,19 @@ fn output_spec(
         }
         (None, None) => bail!("{here}: test `{name}`: set `expected` or `expect_regex`"),
     }
+}
+
+fn fail_markers(
+    at: &Locator<'_>,
+    whose: &str,
+    patterns: Option<Spanned<Vec<String>>>,
+) -> Result<Option<FailMarkers>> {
+    let Some(p) = patterns else {
+        return Ok(None);
+    };
+    FailMarkers::compile(p.get_ref())
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("{}: {whose}: {e}", at.at(p.span())))
 }
 
 fn exit_code(at: &Locator<'_>, name: &str, code: Option<Spanned<i64>>) -> Result<i32> {
@@ -699,6 +772,124 @@ expect_regex = ["^PASS"]
         assert!(e.contains("line 2") && e.contains("expect_regex"), "{e}");
         let e = err("[[test]]\nname = \"a\"\npackage = \"p\"\nexpected = \"x\"\ntimeout = 0\n");
         assert!(e.contains("line 5") && e.contains("positive"), "{e}");
+    }
+
+    #[test]
+    fn verdict_fields_take_the_manifest_defaults() {
+        let tests = parse(
+            r#"
+[defaults]
+match = "exact"
+fail_regex = ["^BOOM"]
+
+[[test]]
+name = "a"
+package = "p"
+expected = "x"
+
+[[test]]
+name = "b"
+package = "p"
+expected = "x"
+match = "lines"
+console = "semihosting"
+log_format = "defmt"
+fail_regex = []
+"#,
+            &dir(),
+            &boards(),
+        )
+        .unwrap();
+        let (a, b) = (&tests[0].verdict, &tests[1].verdict);
+        assert_eq!(
+            (a.matching, a.console, a.log_format),
+            (Match::Exact, Console::Both, LogFormat::Auto)
+        );
+        assert_eq!(a.fail_regex.as_ref().map(|m| m.0.len()), Some(1));
+        assert_eq!(
+            (b.matching, b.console, b.log_format),
+            (Match::Lines, Console::Semihosting, LogFormat::Defmt)
+        );
+        assert_eq!(b.fail_regex.as_ref().map(|m| m.0.len()), Some(0));
+        let plain = parse(
+            "[[test]]\nname = \"c\"\npackage = \"p\"\nexpected = \"x\"\n",
+            &dir(),
+            &boards(),
+        );
+        let c = &plain.unwrap()[0].verdict;
+        assert_eq!((c.matching, c.console), (Match::Lines, Console::Both));
+        assert!(c.fail_regex.is_none());
+    }
+
+    #[test]
+    fn markers_fall_back_to_the_board_then_the_defaults() {
+        let boards = Boards::parse(
+            r#"
+[board.a]
+target = "thumbv7m-none-eabi"
+default = true
+qemu = "qemu-system-arm"
+args = []
+icount_shift = 4
+fail_regex = ["^Guru Meditation"]
+memory = { flash = { origin = 0, length = 1 }, ram = { origin = 1, length = 1 } }
+
+[board.b]
+target = "riscv32imac-unknown-none-elf"
+default = true
+qemu = "qemu-system-riscv32"
+args = []
+icount_shift = 3
+memory = { flash = { origin = 0, length = 1 }, ram = { origin = 1, length = 1 } }
+"#,
+        )
+        .unwrap();
+        let entry = "[[test]]\nname = \"t\"\npackage = \"p\"\nexpect_regex = [\"x\"]\n";
+        let tests = parse(entry, &dir(), &boards).unwrap();
+        let markers = |board: &str| {
+            let e = tests[0]
+                .expectation(Path::new("."), boards.get(board).unwrap())
+                .unwrap();
+            e.fail.0.iter().map(|r| r.to_string()).collect::<Vec<_>>()
+        };
+        assert_eq!(markers("a"), ["^Guru Meditation"]);
+        assert_eq!(markers("b"), crate::qemu::console::DEFAULT_FAIL_REGEX);
+        let own = parse(
+            &format!("{entry}fail_regex = [\"^mine\"]\n"),
+            &dir(),
+            &boards,
+        )
+        .unwrap();
+        let e = own[0]
+            .expectation(Path::new("."), boards.get("a").unwrap())
+            .unwrap();
+        assert_eq!(e.fail.0[0].as_str(), "^mine");
+        let bad = Boards::parse(
+            "[board.x]\ntarget = \"thumbv7m-none-eabi\"\ndefault = true\nqemu = \"q\"\nargs = []\nicount_shift = 4\nfail_regex = [\"(\"]\nmemory = { flash = { origin = 0, length = 1 }, ram = { origin = 1, length = 1 } }\n",
+        );
+        let err = format!("{:#}", bad.unwrap_err());
+        assert!(
+            err.contains("board `x`") && err.contains("fail_regex[0]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_verdict_fields_name_the_line() {
+        let base = "[[test]]\nname = \"a\"\npackage = \"p\"\nexpected = \"x\"\n";
+        let e = err(&format!("{base}match = \"bytes\"\n"));
+        assert!(e.contains("line 5") && e.contains("exact"), "{e}");
+        let e = err(&format!("{base}console = \"jtag\"\n"));
+        assert!(e.contains("line 5") && e.contains("semihosting"), "{e}");
+        let e = err(&format!("{base}fail_regex = [\"ok\", \"(\"]\n"));
+        assert!(
+            e.contains("line 5") && e.contains("test `a`") && e.contains("fail_regex[1]"),
+            "{e}"
+        );
+        let e = err(&format!("[defaults]\nfail_regex = [\"(\"]\n\n{base}"));
+        assert!(e.contains("line 2") && e.contains("[defaults]"), "{e}");
+        let e = err("[defaults]\ntimeout = 3\n");
+        assert!(e.contains("timeout"), "{e}");
     }
 
     #[test]

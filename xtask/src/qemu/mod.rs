@@ -1,28 +1,32 @@
 //! Runs one ELF in QEMU: spawn it directly (no shell, no cargo) in its own
-//! process group, stream the console, stop at the first verdict, end QEMU
-//! and reap it. Also the verdict rules ([`expect`]), the console lines
-//! ([`console`]), the kernel's stack report ([`stack`]), the deadline
-//! ([`deadline`]) and the test manifest ([`manifest`]) that
+//! process group, capture each console stream byte for byte on a pipe of
+//! its own (`capture`), decode defmt ([`defmt`]), stop at the first
+//! verdict, end QEMU and reap it. Also the verdict rules ([`expect`]), the
+//! streams and lines ([`console`]), the kernel's stack report ([`stack`]),
+//! the deadline ([`deadline`]) and the test manifest ([`manifest`]) that
 //! `cargo xtask qemu` and the benches share.
 
+mod capture;
 pub mod console;
 pub mod deadline;
+pub mod defmt;
 pub mod expect;
 pub mod manifest;
 pub mod process;
 pub mod stack;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use regex::bytes::Regex;
 
 use crate::boards::Board;
+use capture::{Event, Pipe, Source};
+use console::{Console, FailMarkers, Line, LineBuffer, Stream};
 use deadline::Sample;
-use process::Qemu;
 
 pub use expect::{Expectation, Verdict};
 
@@ -30,9 +34,13 @@ pub use expect::{Expectation, Verdict};
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Time QEMU gets to exit by itself once a verdict is known from the console
-/// (fault marker, diverging transcript), so the firmware's exit code is still
-/// reported when it follows promptly.
+/// (failure marker, diverging transcript), so the firmware's exit code is
+/// still reported when it follows promptly.
 pub const VERDICT_GRACE: Duration = Duration::from_millis(250);
+
+/// How long the runner waits, after QEMU has exited, for the rest of its
+/// output and the decoders' (the pipes close when they are done).
+const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
 /// How QEMU ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,13 +60,22 @@ pub enum End {
 /// Everything one run produced.
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
-    /// The guest's console lines (QEMU stdout), CRLF-normalised, without
-    /// QEMU's own lines.
-    pub console: Vec<String>,
-    /// QEMU's own lines (its stderr, and noise filtered from stdout).
-    pub qemu_messages: Vec<String>,
-    /// The kernel's stack report, taken out of `console` (see [`stack`]);
-    /// empty when the image started no task or did not reach its exit.
+    /// Each stream's bytes exactly as QEMU wrote them: [`Stream::Uart`],
+    /// [`Stream::Semihosting`], and QEMU's whole stderr under
+    /// [`Stream::GuestStderr`] (the guest's lines and QEMU's own).
+    pub raw: BTreeMap<Stream, Vec<u8>>,
+    /// The text of each stream decoded as defmt: one line per frame, as
+    /// `xtask-defmt` prints it.
+    pub decoded: BTreeMap<Stream, Vec<u8>>,
+    /// Every line of every stream in the order the runner received them
+    /// (decoded text for defmt streams), each with its stream.
+    pub log: Vec<Line>,
+    /// What the defmt decoder reported: frames that did not decode, or why
+    /// it could not run.
+    pub defmt_errors: Vec<String>,
+    /// The kernel's stack report, taken out of the log and of what is
+    /// compared (see [`stack`]); empty when the image started no task or
+    /// did not reach its exit.
     pub stack: Vec<stack::TaskStack>,
     pub end: End,
     /// Why the console watcher stopped the run early, if it did.
@@ -81,20 +98,83 @@ impl RunOutcome {
         }
     }
 
-    /// The first fault marker line on the console.
-    pub fn fault(&self) -> Option<&str> {
-        self.console
-            .iter()
-            .find(|l| console::is_fault(l))
-            .map(String::as_str)
+    /// A console stream's bytes: the decoded text for a defmt stream, else
+    /// the raw bytes.
+    fn stream_bytes(&self, stream: Stream) -> &[u8] {
+        self.decoded
+            .get(&stream)
+            .or_else(|| self.raw.get(&stream))
+            .map_or(&[], Vec::as_slice)
     }
 
-    /// The last `n` console lines (and QEMU messages after them).
-    pub fn tail(&self, n: usize) -> Vec<String> {
-        let mut lines: Vec<String> = self.console.iter().rev().take(n).rev().cloned().collect();
-        lines.extend(self.qemu_messages.iter().map(|m| format!("[qemu] {m}")));
-        lines
+    /// A console stream's lines as they are compared, each with its `\n`
+    /// (the last may lack one): without the kernel's stack report lines,
+    /// whose numbers differ per board and profile ([`stack`]).
+    fn compared_lines(&self, stream: Stream) -> impl Iterator<Item = &[u8]> {
+        self.stream_bytes(stream)
+            .split_inclusive(|&b| b == b'\n')
+            .filter(|l| stack::parse_line(without_newline(l)).is_none())
     }
+
+    /// The bytes `console` compares: its streams concatenated, without
+    /// stack report lines.
+    pub fn console_bytes(&self, console: Console) -> Vec<u8> {
+        console
+            .streams()
+            .iter()
+            .flat_map(|&s| self.compared_lines(s))
+            .flatten()
+            .copied()
+            .collect()
+    }
+
+    /// The lines `console` compares: each stream's lines in turn, without
+    /// their `\n` and without stack report lines.
+    pub fn console_lines(&self, console: Console) -> Vec<&[u8]> {
+        console
+            .streams()
+            .iter()
+            .flat_map(|&s| self.compared_lines(s))
+            .map(without_newline)
+            .collect()
+    }
+
+    /// The UART's and semihosting's lines as text, `\r` removed and bytes
+    /// that are not UTF-8 replaced: for callers that parse figures.
+    pub fn console_text(&self) -> Vec<String> {
+        self.console_lines(Console::Both)
+            .into_iter()
+            .map(|l| String::from_utf8_lossy(console::trim_cr(l)).into_owned())
+            .collect()
+    }
+
+    /// The first guest line that one of `markers` matches, and the marker.
+    pub fn marker<'m>(&self, markers: &'m FailMarkers) -> Option<(&Line, &'m Regex)> {
+        self.log
+            .iter()
+            .filter(|l| l.stream.is_guest())
+            .find_map(|l| markers.find(l.normalised()).map(|re| (l, re)))
+    }
+
+    /// The last `n` lines of the log, each labelled with its stream, after
+    /// any earlier lines from QEMU or the decoder (which are few and say
+    /// why a run went wrong).
+    pub fn tail(&self, n: usize) -> Vec<String> {
+        let from = self.log.len().saturating_sub(n);
+        let notes = self.log[..from].iter().filter(|l| !l.stream.is_guest());
+        notes
+            .chain(&self.log[from..])
+            .map(Line::to_string)
+            .collect()
+    }
+}
+
+/// Decodes these console streams as defmt with the decoder at `tool`.
+#[derive(Debug, Clone, Copy)]
+pub struct DefmtDecode<'a> {
+    /// The `xtask-defmt` executable ([`defmt::decoder`]).
+    pub tool: &'a Path,
+    pub streams: &'a [Stream],
 }
 
 /// What to run and how to watch it.
@@ -104,91 +184,156 @@ pub struct RunSpec<'a> {
     /// Extra QEMU arguments, after the board's and before `-kernel`.
     pub extra_args: &'a [String],
     pub timeout: Duration,
-    /// Called with each console line; `Some(reason)` is a verdict reached
-    /// early, after which QEMU gets [`VERDICT_GRACE`] to exit.
-    pub watch: &'a mut dyn FnMut(&str) -> Option<String>,
-    /// Print console lines to stdout (and QEMU's to stderr) as they arrive.
-    pub echo: bool,
+    /// Streams to decode as defmt.
+    pub defmt: Option<DefmtDecode<'a>>,
+    /// Called with each line of each stream; `Some(reason)` is a verdict
+    /// reached early, after which QEMU gets [`VERDICT_GRACE`] to exit.
+    pub watch: &'a mut dyn FnMut(&Line) -> Option<String>,
+    /// Echo as it arrives: these console streams' bytes (decoded text for
+    /// defmt streams) to stdout, QEMU's stderr to stderr.
+    pub echo: Option<Console>,
     /// Names the run in interrupt messages, e.g. `lm3s6965evb/sched`.
     pub label: &'a str,
 }
 
-/// Runs `elf` on `board` with the default watch: a fault marker ends the run
-/// (after [`VERDICT_GRACE`] for the exit code). Use [`RunOutcome::exit_code`]
-/// and [`Expectation::judge`] for the verdict.
+/// Runs `elf` on `board` as text, with the default failure markers
+/// ([`FailMarkers::defaults`]) ending the run (after [`VERDICT_GRACE`] for
+/// the exit code). Use [`RunOutcome::exit_code`] and [`Expectation::judge`]
+/// for the verdict.
 ///
 /// Errors: the ELF does not exist, or QEMU cannot be started (not installed).
 pub fn run_elf(board: &Board, elf: &Path, timeout: Duration) -> Result<RunOutcome> {
-    let mut watch = |line: &str| console::is_fault(line).then(|| format!("fault: {line}"));
+    let expectation = Expectation::exit_zero(FailMarkers::defaults());
+    let mut watch = expectation.watcher();
     run(RunSpec {
         board,
         elf,
         extra_args: &[],
         timeout,
+        defmt: None,
         watch: &mut watch,
-        echo: false,
+        echo: None,
         label: &elf.display().to_string(),
     })
 }
 
-enum Event {
-    Out(Vec<u8>),
-    Err(Vec<u8>),
-    Closed,
-}
-
-/// What the console has shown so far.
-struct Console<'s, 'a> {
+/// What the streams have shown so far.
+struct Collector<'s, 'a> {
     spec: &'s mut RunSpec<'a>,
-    lines: Vec<String>,
-    qemu_messages: Vec<String>,
+    raw: BTreeMap<Stream, Vec<u8>>,
+    decoded: BTreeMap<Stream, Vec<u8>>,
+    buffers: BTreeMap<Source, LineBuffer>,
+    log: Vec<Line>,
+    defmt_errors: Vec<String>,
     stack: Vec<stack::TaskStack>,
     /// The early verdict and the instant QEMU's grace ends.
     early: Option<(String, Instant)>,
-    open_pipes: u32,
+    open_pipes: usize,
 }
 
-impl Console<'_, '_> {
+impl Collector<'_, '_> {
     fn handle(&mut self, event: Event) {
         match event {
-            Event::Out(raw) => self.guest_line(console::normalise(&raw)),
-            Event::Err(raw) => self.qemu_line(console::normalise(&raw)),
-            Event::Closed => self.open_pipes = self.open_pipes.saturating_sub(1),
+            Event::Data(source, bytes) => self.data(source, &bytes),
+            Event::Closed(source) => {
+                if let Some(last) = self.buffers.get_mut(&source).and_then(LineBuffer::finish) {
+                    self.line(source, last);
+                }
+                self.open_pipes = self.open_pipes.saturating_sub(1);
+            }
         }
     }
 
-    fn guest_line(&mut self, line: String) {
-        if console::is_qemu_noise(&line) {
-            return self.qemu_line(line);
+    fn data(&mut self, source: Source, bytes: &[u8]) {
+        match source {
+            Source::Qemu(pipe) => {
+                let stream = pipe.stream();
+                self.raw.entry(stream).or_default().extend_from_slice(bytes);
+                let defmt = self.spec.defmt.is_some_and(|d| d.streams.contains(&stream));
+                if pipe != Pipe::Stderr && defmt {
+                    // Raw frames: their lines come from the decoder.
+                    return;
+                }
+            }
+            Source::Decoded(stream) => {
+                self.decoded
+                    .entry(stream)
+                    .or_default()
+                    .extend_from_slice(bytes);
+            }
+            Source::DecoderErr(_) => {}
         }
-        if self.spec.echo {
-            let mut stdout = std::io::stdout().lock();
-            let _ = writeln!(stdout, "{line}");
-            let _ = stdout.flush();
+        self.echo(source, bytes);
+        let lines = self.buffers.entry(source).or_default().push(bytes);
+        for line in lines {
+            self.line(source, line);
         }
-        if let Some(report) = stack::parse(&line) {
+    }
+
+    fn echo(&self, source: Source, bytes: &[u8]) {
+        use std::io::Write;
+        let Some(console) = self.spec.echo else {
+            return;
+        };
+        let on_console = |stream| console.streams().contains(&stream);
+        // A closed stdout (`| head`) must not end the run, so write errors
+        // are ignored.
+        let _ = match source {
+            Source::Qemu(Pipe::Stderr) => std::io::stderr().lock().write_all(bytes),
+            Source::Qemu(pipe) if on_console(pipe.stream()) => write_out(bytes),
+            Source::Decoded(stream) if on_console(stream) => write_out(bytes),
+            _ => Ok(()),
+        };
+    }
+
+    fn line(&mut self, source: Source, bytes: Vec<u8>) {
+        let stream = match source {
+            Source::Qemu(Pipe::Stderr) if console::is_qemu_message(&bytes) => Stream::Qemu,
+            Source::Qemu(pipe) => pipe.stream(),
+            Source::Decoded(stream) => stream,
+            Source::DecoderErr(stream) => {
+                let message = format!(
+                    "{} (on {})",
+                    String::from_utf8_lossy(&bytes),
+                    stream.label()
+                );
+                if self.spec.echo.is_some() {
+                    eprintln!("[defmt] {message}");
+                }
+                self.defmt_errors.push(message.clone());
+                Stream::Defmt
+            }
+        };
+        if Console::Both.streams().contains(&stream)
+            && let Some(report) = stack::parse_line(&bytes)
+        {
             return self.stack.push(report);
         }
+        let line = Line { stream, bytes };
         if self.early.is_none()
             && let Some(reason) = (self.spec.watch)(&line)
         {
             self.early = Some((reason, Instant::now() + VERDICT_GRACE));
         }
-        self.lines.push(line);
+        self.log.push(line);
     }
+}
 
-    fn qemu_line(&mut self, line: String) {
-        if self.spec.echo {
-            eprintln!("{line}");
-        }
-        self.qemu_messages.push(line);
-    }
+fn without_newline(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\n").unwrap_or(line)
+}
+
+fn write_out(bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()
 }
 
 /// How the watch over a running QEMU ended.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Watched {
-    /// Both pipes closed: QEMU is exiting.
+    /// Every pipe closed: QEMU is exiting.
     Closed,
     TimedOut,
     Stopped,
@@ -196,24 +341,32 @@ enum Watched {
 
 /// Runs one spec; see [`RunSpec`].
 ///
-/// Errors: the ELF does not exist, QEMU cannot be started, or an interrupt
-/// arrived before the spawn.
+/// Errors: the ELF does not exist, QEMU or the decoder cannot be started,
+/// or an interrupt arrived before the spawn.
 pub fn run(mut spec: RunSpec<'_>) -> Result<RunOutcome> {
     if !spec.elf.is_file() {
         bail!("ELF missing: {} does not exist", spec.elf.display());
     }
     let start = Instant::now();
-    let (mut qemu, rx) = spawn(&spec)?;
+    let capture::Started {
+        mut qemu,
+        decoders,
+        rx,
+        pipes,
+    } = capture::start(&spec)?;
     let timeout = spec.timeout;
-    let mut console = Console {
+    let mut collector = Collector {
         spec: &mut spec,
-        lines: Vec::new(),
-        qemu_messages: Vec::new(),
+        raw: BTreeMap::new(),
+        decoded: BTreeMap::new(),
+        buffers: BTreeMap::new(),
+        log: Vec::new(),
+        defmt_errors: Vec::new(),
         stack: Vec::new(),
         early: None,
-        open_pipes: 2,
+        open_pipes: pipes,
     };
-    let (mut watched, last_sample) = watch(&mut console, &rx, &qemu, start, timeout);
+    let (mut watched, last_sample) = watch(&mut collector, &rx, &qemu, start, timeout);
     let status = match watched {
         Watched::Closed => match qemu.wait_for(left_until(start, timeout).max(process::TERM_GRACE))
         {
@@ -229,13 +382,8 @@ pub fn run(mut spec: RunSpec<'_>) -> Result<RunOutcome> {
     }
     .context("waiting for QEMU")?;
     let wall = start.elapsed();
-    // QEMU is gone; its pipes are closed. Collect what the readers still hold.
-    while console.open_pipes > 0 {
-        match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(event) => console.handle(event),
-            Err(_) => break,
-        }
-    }
+    drain(&mut collector, &rx);
+    drop(decoders);
     let end = match watched {
         Watched::TimedOut => End::TimedOut,
         Watched::Stopped => End::Stopped,
@@ -245,60 +393,47 @@ pub fn run(mut spec: RunSpec<'_>) -> Result<RunOutcome> {
         },
     };
     Ok(RunOutcome {
-        console: console.lines,
-        qemu_messages: console.qemu_messages,
-        stack: console.stack,
+        raw: collector.raw,
+        decoded: collector.decoded,
+        log: collector.log,
+        defmt_errors: collector.defmt_errors,
+        stack: collector.stack,
         end,
-        early_verdict: console.early.map(|(r, _)| r),
+        early_verdict: collector.early.map(|(r, _)| r),
         timeout,
         wall,
         starved: deadline::starved(last_sample),
     })
 }
 
+/// QEMU is gone and its pipes are closed; collects what the readers and
+/// the decoders still hold.
+fn drain(collector: &mut Collector<'_, '_>, rx: &mpsc::Receiver<Event>) {
+    let until = Instant::now() + DRAIN_LIMIT;
+    while collector.open_pipes > 0 {
+        let left = until.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(event) => collector.handle(event),
+            Err(_) => break,
+        }
+    }
+}
+
 fn left_until(start: Instant, timeout: Duration) -> Duration {
     timeout.saturating_sub(start.elapsed())
 }
 
-/// Starts QEMU for `spec` with both pipes forwarded as [`Event`]s.
-fn spawn(spec: &RunSpec<'_>) -> Result<(Qemu, mpsc::Receiver<Event>)> {
-    let mut cmd = Command::new(spec.board.qemu_exe());
-    cmd.args(spec.board.qemu_args())
-        .args(spec.extra_args)
-        .arg("-kernel")
-        .arg(spec.elf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut qemu = process::spawn(&mut cmd, spec.label).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            anyhow::anyhow!(
-                "QEMU missing: `{}` not found on PATH (run `cargo xtask setup`)",
-                spec.board.qemu
-            )
-        } else {
-            anyhow::Error::new(e).context(format!("cannot start `{}`", spec.board.qemu))
-        }
-    })?;
-    let (tx, rx) = mpsc::channel();
-    let out = qemu.child.stdout.take().context("QEMU stdout")?;
-    let err = qemu.child.stderr.take().context("QEMU stderr")?;
-    pump(out, tx.clone(), Event::Out);
-    pump(err, tx, Event::Err);
-    Ok((qemu, rx))
-}
-
-/// Feeds console events until both pipes close, the deadline passes, or the
-/// grace after an early verdict ends.
+/// Feeds stream events until every pipe closes, the deadline passes, or
+/// the grace after an early verdict ends.
 fn watch(
-    console: &mut Console<'_, '_>,
+    collector: &mut Collector<'_, '_>,
     rx: &mpsc::Receiver<Event>,
-    qemu: &Qemu,
+    qemu: &process::Qemu,
     start: Instant,
     timeout: Duration,
 ) -> (Watched, Sample) {
     let mut last_sample = Sample::WallOnly;
-    while console.open_pipes > 0 {
+    while collector.open_pipes > 0 {
         let wall = start.elapsed();
         let mut wait = timeout.saturating_sub(wall);
         if wait.is_zero() {
@@ -308,7 +443,7 @@ fn watch(
             }
             wait = deadline::next_check(timeout, wall, last_sample);
         }
-        if let Some((_, until)) = &console.early {
+        if let Some((_, until)) = &collector.early {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return (Watched::Stopped, last_sample);
@@ -316,31 +451,12 @@ fn watch(
             wait = wait.min(left);
         }
         match rx.recv_timeout(wait) {
-            Ok(event) => console.handle(event),
+            Ok(event) => collector.handle(event),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
     (Watched::Closed, last_sample)
-}
-
-/// Forwards `reader`'s lines as events, then [`Event::Closed`] at EOF.
-fn pump<R: Read + Send + 'static>(reader: R, tx: mpsc::Sender<Event>, wrap: fn(Vec<u8>) -> Event) {
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(reader);
-        loop {
-            let mut line = Vec::new();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    if tx.send(wrap(line)).is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-        let _ = tx.send(Event::Closed);
-    });
 }
 
 #[cfg(unix)]

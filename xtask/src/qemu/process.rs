@@ -84,6 +84,30 @@ fn isolate(cmd: &mut Command) {
 #[cfg(not(unix))]
 fn isolate(_cmd: &mut Command) {}
 
+/// Lets the child of `cmd` inherit `fds`, which the parent holds with
+/// close-on-exec set (as std opens every pipe): the flag is cleared in the
+/// child only, between fork and exec, so no other process started
+/// meanwhile inherits them. Each fd must be above 2 (stdio is set up
+/// before this runs).
+#[cfg(unix)]
+pub fn inherit_fds(cmd: &mut Command, fds: Vec<std::os::fd::RawFd>) {
+    use nix::libc::{F_SETFD, fcntl};
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs between fork and exec and only calls
+    // fcntl(2), which is async-signal-safe, on descriptors the parent
+    // keeps open until the spawn returns; it does not allocate.
+    unsafe {
+        cmd.pre_exec(move || {
+            for &fd in &fds {
+                if fcntl(fd, F_SETFD, 0) == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
 impl Qemu {
     pub fn pid(&self) -> u32 {
         self.child.id()

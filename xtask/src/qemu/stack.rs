@@ -41,6 +41,14 @@ pub fn parse(line: &str) -> Option<TaskStack> {
     .filter(|s| !s.task.is_empty() && s.peak_bytes <= s.size_bytes)
 }
 
+/// [`parse`] on one line of console bytes, without its `\n`; a `\r`
+/// before it is ignored, and bytes that are not UTF-8 are no report.
+pub fn parse_line(line: &[u8]) -> Option<TaskStack> {
+    std::str::from_utf8(super::console::trim_cr(line))
+        .ok()
+        .and_then(parse)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,6 +64,8 @@ mod tests {
             })
         );
         assert_eq!(parse("@stack two words 8 16").unwrap().task, "two words");
+        assert_eq!(parse_line(b"@stack a 8 16\r").unwrap().peak_bytes, 8);
+        assert_eq!(parse_line(b"@stack a\xff 8 16"), None);
         for other in [
             "stack monitor 248 1024",
             "@stack monitor 248",

@@ -1,8 +1,12 @@
-//! The pseudo-random frames of xtask-defmt's `random` test image. The
+//! The pseudo-random defmt frames of the `random` test images (xtask-defmt's
+//! test firmware, and `defmt_random`/`defmt_uart` in `fw-fixtures`). The
 //! firmware and the host tests both depend on this crate: both sides run the
 //! same generator from the same seed, so the host knows every frame the
-//! firmware sent without a copy of them being stored anywhere.
+//! firmware sent without a copy of them being stored anywhere. The firmware
+//! logs them with [`send_frames!`]; the host expects [`Transcript`].
 #![no_std]
+
+use core::fmt;
 
 /// Seed of the generator.
 pub const SEED: u32 = 0x2545_f491;
@@ -70,8 +74,10 @@ impl Payload {
     /// The text of a `Text` payload (empty for the others).
     pub fn text(&self) -> &str {
         match self {
+            // Built from whole UTF-8 pieces, so never empty by mistake;
+            // no panic path, which would pull `core::fmt` into the images.
             Payload::Text { buf, len, .. } => {
-                core::str::from_utf8(&buf[..*len]).expect("built from whole UTF-8 pieces")
+                core::str::from_utf8(buf.get(..*len).unwrap_or_default()).unwrap_or_default()
             }
             _ => "",
         }
@@ -149,5 +155,103 @@ fn payload(rng: &mut Rng) -> Payload {
             }
             Payload::Bytes { buf, len }
         }
+    }
+}
+
+/// Logs every frame of [`frames`] with the defmt macro of its level, then
+/// `random: <FRAMES> frames sent` with `defmt::println!`. The calling crate
+/// depends on `defmt`.
+#[macro_export]
+macro_rules! send_frames {
+    () => {
+        for frame in $crate::frames() {
+            let n = frame.n;
+            match &frame.payload {
+                $crate::Payload::Ints { a, b, c } => $crate::__log!(
+                    frame.level,
+                    "#{=u32} ints a={=u32} b={=i32} c={=u8}",
+                    n,
+                    *a,
+                    *b,
+                    *c
+                ),
+                $crate::Payload::Wide { w, h, x } => $crate::__log!(
+                    frame.level,
+                    "#{=u32} wide w={=u64} h={=i16} x={=u32:#x}",
+                    n,
+                    *w,
+                    *h,
+                    *x
+                ),
+                $crate::Payload::Text { flag, .. } => $crate::__log!(
+                    frame.level,
+                    "#{=u32} text s={=str} flag={=bool}",
+                    n,
+                    frame.payload.text(),
+                    *flag
+                ),
+                $crate::Payload::Bytes { buf, len } => {
+                    $crate::__log!(frame.level, "#{=u32} bytes d={=[u8]}", n, &buf[..*len])
+                }
+            }
+        }
+        defmt::println!("random: {=u32} frames sent", $crate::FRAMES);
+    };
+}
+
+/// Logs with the defmt macro of a [`Level`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __log {
+    ($level:expr, $($args:tt)*) => {
+        match $level {
+            $crate::Level::Println => defmt::println!($($args)*),
+            $crate::Level::Trace => defmt::trace!($($args)*),
+            $crate::Level::Debug => defmt::debug!($($args)*),
+            $crate::Level::Info => defmt::info!($($args)*),
+            $crate::Level::Warn => defmt::warn!($($args)*),
+            $crate::Level::Error => defmt::error!($($args)*),
+        }
+    };
+}
+
+impl fmt::Display for Frame {
+    /// The line `defmt-print` prints for the frame [`send_frames!`] logs:
+    /// the level padded to 5 characters and a space, unless it is a
+    /// `println`, then the message.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = match self.level {
+            Level::Println => None,
+            Level::Trace => Some("TRACE"),
+            Level::Debug => Some("DEBUG"),
+            Level::Info => Some("INFO"),
+            Level::Warn => Some("WARN"),
+            Level::Error => Some("ERROR"),
+        };
+        if let Some(level) = level {
+            write!(f, "{level:<5} ")?;
+        }
+        let n = self.n;
+        match &self.payload {
+            Payload::Ints { a, b, c } => write!(f, "#{n} ints a={a} b={b} c={c}"),
+            Payload::Wide { w, h, x } => write!(f, "#{n} wide w={w} h={h} x={x:#x}"),
+            Payload::Text { flag, .. } => {
+                write!(f, "#{n} text s={} flag={flag}", self.payload.text())
+            }
+            Payload::Bytes { buf, len } => write!(f, "#{n} bytes d={:?}", &buf[..*len]),
+        }
+    }
+}
+
+/// What a decoder prints for everything [`send_frames!`] logs: one line
+/// per frame and the closing line, each ending with `\n`.
+pub struct Transcript;
+
+impl fmt::Display for Transcript {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for frame in frames() {
+            writeln!(f, "{frame}")?;
+        }
+        writeln!(f, "random: {FRAMES} frames sent")
     }
 }

@@ -267,31 +267,5 @@ pub fn expected_transcript(bin: &str) -> String {
 
 /// What the `random` image prints, regenerated from the plan it runs.
 pub fn expected_random() -> String {
-    use plan::{Level, Payload};
-    let mut text = String::new();
-    for frame in plan::frames() {
-        let n = frame.n;
-        let message = match &frame.payload {
-            Payload::Ints { a, b, c } => format!("#{n} ints a={a} b={b} c={c}"),
-            Payload::Wide { w, h, x } => format!("#{n} wide w={w} h={h} x={x:#x}"),
-            Payload::Text { flag, .. } => {
-                format!("#{n} text s={} flag={flag}", frame.payload.text())
-            }
-            Payload::Bytes { buf, len } => format!("#{n} bytes d={:?}", &buf[..*len]),
-        };
-        let level = match frame.level {
-            Level::Println => None,
-            Level::Trace => Some("TRACE"),
-            Level::Debug => Some("DEBUG"),
-            Level::Info => Some("INFO"),
-            Level::Warn => Some("WARN"),
-            Level::Error => Some("ERROR"),
-        };
-        match level {
-            Some(level) => text.push_str(&format!("{level:<5} {message}\n")),
-            None => text.push_str(&format!("{message}\n")),
-        }
-    }
-    text.push_str(&format!("random: {} frames sent\n", plan::FRAMES));
-    text
+    plan::Transcript.to_string()
 }

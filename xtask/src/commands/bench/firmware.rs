@@ -148,7 +148,7 @@ fn switch_table(boards: &[&Board], images: &[Image]) -> Result<()> {
 /// Errors: QEMU cannot start, or the image does not exit 0.
 fn run_image(elf: &Path, board: &Board) -> Result<(String, Vec<TaskStack>)> {
     let outcome = passing_run(elf, board)?;
-    Ok((outcome.console.join("\n"), outcome.stack))
+    Ok((outcome.console_text().join("\n"), outcome.stack))
 }
 
 /// One run of `elf` on `board` through the QEMU harness, within 30 s.
@@ -163,7 +163,7 @@ pub(crate) fn passing_run(elf: &Path, board: &Board) -> Result<qemu::RunOutcome>
             elf.display(),
             board.name,
             outcome.end,
-            outcome.console.join("\n")
+            outcome.console_text().join("\n")
         );
     }
     Ok(outcome)

@@ -275,9 +275,10 @@ mod tests {
             stack: Vec::new(),
             stack_budget: None,
             log_tail: Vec::new(),
+            log: Vec::new(),
             mismatch: None,
             failed_attempts: Vec::new(),
-            rerun: format!("cargo xtask qemu --target {board} --test {test}"),
+            rerun: format!("cargo xtask qemu --board {board} --test {test}"),
         }
     }
 

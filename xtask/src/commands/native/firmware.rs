@@ -117,7 +117,7 @@ pub fn check(ws: &Workspace) -> Result<Outcome> {
 /// exits non-zero (its semihosting exit code).
 fn run_qemu(board: &Board, elf: &Path) -> Result<String> {
     let run = qemu::run_elf(board, elf, qemu::DEFAULT_TIMEOUT)?;
-    let transcript = run.console.join("\n");
+    let transcript = run.console_text().join("\n");
     if run.exit_code() != Some(0) {
         bail!(
             "`{IMAGE}` on {} ended with {:?}:\n{}",

@@ -18,6 +18,7 @@ use crate::boards::qemu_version::Installed;
 use crate::boards::{Board, Boards};
 use crate::cmd::shell;
 use crate::commands::bench::firmware::passing_run;
+use crate::qemu::console::Line;
 use crate::qemu::{self, DEFAULT_TIMEOUT, End, RunSpec, Verdict, process};
 use crate::workspace::Workspace;
 
@@ -295,14 +296,15 @@ fn median_wall(board: &Board, elf: &std::path::Path) -> Result<Duration> {
     Ok(walls[IDLE_RUNS / 2])
 }
 
-fn spec<'a>(r: &'a Runnable<'_>, watch: &'a mut dyn FnMut(&str) -> Option<String>) -> RunSpec<'a> {
+fn spec<'a>(r: &'a Runnable<'_>, watch: &'a mut dyn FnMut(&Line) -> Option<String>) -> RunSpec<'a> {
     RunSpec {
         board: r.board,
         elf: &r.elf,
         extra_args: &r.test.qemu_args,
         timeout: r.test.timeout.unwrap_or(DEFAULT_TIMEOUT),
+        defmt: None,
         watch,
-        echo: false,
+        echo: None,
         label: &r.id,
     }
 }

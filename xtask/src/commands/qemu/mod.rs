@@ -7,7 +7,8 @@
 pub mod bench;
 mod coverage;
 pub mod report;
-mod single;
+mod shown;
+pub mod single;
 mod suite;
 
 use std::path::PathBuf;
@@ -22,9 +23,12 @@ use crate::workspace::Workspace;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Run this one ELF and nothing else (what the cargo runner does).
+    /// Run this one ELF and nothing else (what the cargo runner does):
+    /// its console to stdout, the verdict to stderr.
     #[arg(long, value_name = "PATH")]
     pub elf: Option<PathBuf>,
+    #[command(flatten)]
+    pub single: single::Options,
     #[command(flatten)]
     pub boards: BoardArgs,
     /// Run the boards' QEMU executables from this directory instead of
@@ -157,7 +161,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     process::install_interrupt_handler();
     match &args.elf {
-        Some(elf) => single::run(&args, &boards, elf),
+        Some(elf) => single::run(&args, &ws, &boards, elf),
         None => suite::run(&ws, &boards, &args),
     }
 }

@@ -130,8 +130,13 @@ pub struct CaseResult {
     /// qemu/budgets.toml)`.
     #[serde(default)]
     pub stack_budget: Option<String>,
-    /// Last console lines (and QEMU's messages) of the last attempt.
+    /// Last lines of the last attempt, each labelled with its stream
+    /// (`[uart] …`, `[semihosting] …`, `[guest-stderr] …`, `[qemu] …`).
     pub log_tail: Vec<String>,
+    /// Every line of the last attempt, labelled as `log_tail`: the JUnit
+    /// `system-out`.
+    #[serde(default)]
+    pub log: Vec<String>,
     /// Unified diff or unmatched regex when the output did not match.
     pub mismatch: Option<String>,
     pub failed_attempts: Vec<Attempt>,
@@ -281,6 +286,9 @@ pub fn write_junit(path: &Path, results: &[CaseResult], duration: Duration) -> R
         case.set_classname(r.board.clone())
             .set_time(Duration::from_secs_f64(r.duration_s))
             .add_properties(stack_properties(r));
+        if !r.log.is_empty() {
+            case.set_system_out(r.log.join("\n"));
+        }
         suite.add_test_case(case);
     }
     report.add_test_suites(boards.into_values());
@@ -343,7 +351,8 @@ mod tests {
                 size_bytes: 1024,
             }],
             stack_budget: Some("75 % (stack)".into()),
-            log_tail: vec!["tick <1>".into()],
+            log_tail: vec!["[uart] tick <1>".into()],
+            log: vec!["[uart] tick <1>".into(), "[qemu] done".into()],
             mismatch: None,
             failed_attempts: if status == Status::Flaky {
                 vec![Attempt {
@@ -381,6 +390,10 @@ mod tests {
             "{xml}"
         );
         assert!(xml.contains(r#"classname="a""#) && xml.contains("tick &lt;1&gt;"));
+        assert!(
+            xml.contains("<system-out>[uart] tick &lt;1&gt;\n[qemu] done</system-out>"),
+            "{xml}"
+        );
         assert!(xml.contains("<flakyFailure"), "{xml}");
         assert!(
             xml.contains(r#"<property name="stack.main.peak_bytes" value="96"/>"#)

@@ -17,13 +17,15 @@ use crate::commands::size_check::budget::{Budgets, StackBudget};
 use crate::image::ImageId;
 use crate::qemu::manifest::Manifest;
 use crate::qemu::stack::TaskStack;
-use crate::qemu::{self, Expectation, RunSpec, Verdict};
+use crate::qemu::{self, DefmtDecode, Expectation, RunSpec, Verdict, defmt};
+use crate::workspace::Workspace;
 
 /// Console lines kept in reports and failure messages.
 const TAIL_LINES: usize = 20;
 
 /// What every case of one suite run shares.
 pub struct Run<'a> {
+    pub ws: &'a Workspace,
     pub images: &'a Images,
     pub manifest: &'a Manifest,
     pub args: &'a Args,
@@ -87,6 +89,7 @@ impl Run<'_> {
             stack: Vec::new(),
             stack_budget: None,
             log_tail: Vec::new(),
+            log: Vec::new(),
             mismatch: None,
             failed_attempts: Vec::new(),
             rerun: self.rerun_command(case),
@@ -106,8 +109,20 @@ impl Run<'_> {
         r.elf = Some(elf.to_owned());
         r.image = Some(image.clone());
         r.elf_sha256 = std::fs::read(elf).ok().map(|b| crate::image::digest(&b));
-        match test.expectation(self.manifest.dir(), case.board) {
-            Ok(expectation) => self.attempts(case, (elf, image), &expectation, r),
+        let prepared = test
+            .expectation(self.manifest.dir(), case.board)
+            .and_then(|e| {
+                let tool = defmt::decoder_for(self.ws, elf, test.verdict.log_format)?;
+                Ok((e, tool))
+            });
+        match prepared {
+            Ok((expectation, tool)) => {
+                let decode = tool.as_deref().map(|tool| DefmtDecode {
+                    tool,
+                    streams: expectation.console.defmt_streams(),
+                });
+                self.attempts(case, (elf, image), &expectation, decode, r)
+            }
             Err(e) => {
                 r.reason = Some(format!("{e:#}"));
                 r
@@ -121,6 +136,7 @@ impl Run<'_> {
         case: &Case<'_>,
         (elf, image): (&Path, &ImageId),
         expectation: &Expectation,
+        decode: Option<DefmtDecode<'_>>,
         mut r: CaseResult,
     ) -> CaseResult {
         let retries = self.args.retry_failed;
@@ -139,8 +155,9 @@ impl Run<'_> {
                 elf,
                 extra_args: &extra_args,
                 timeout: case.timeout,
+                defmt: decode,
                 watch: &mut watch,
-                echo: false,
+                echo: None,
                 label: &case.id.to_string(),
             });
             let outcome = match outcome {
@@ -156,6 +173,7 @@ impl Run<'_> {
             r.duration_s = outcome.wall.as_secs_f64();
             r.exit_code = outcome.exit_code();
             r.log_tail = outcome.tail(TAIL_LINES);
+            r.log = outcome.log.iter().map(ToString::to_string).collect();
             r.mismatch = judgement.mismatch;
             let verdict = with_stack_budget(judgement.verdict, budget.as_ref(), &outcome.stack);
             r.stack = outcome.stack;

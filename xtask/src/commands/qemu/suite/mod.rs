@@ -109,6 +109,7 @@ pub fn run(ws: &Workspace, boards: &Boards, args: &Args) -> Result<()> {
             .transpose()?;
         let started = Instant::now();
         let run = execute::Run {
+            ws,
             images: &images,
             manifest: &manifest,
             args,

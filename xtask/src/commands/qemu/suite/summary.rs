@@ -11,9 +11,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::super::Args;
 use super::super::report::{self, CaseResult, Environment, JsonReport, Shard, Status, Summary};
+use super::super::shown::{LINE_BYTES, bounded_diff, clip, write_diff};
 use super::select::Case;
 use crate::term::Look;
-use crate::workspace::write_atomic;
 
 /// `--list`: the selected ids, with the skip reason of quarantined tests.
 pub fn list(cases: &[Case<'_>]) {
@@ -49,7 +49,7 @@ pub fn finish(
         let diff = r
             .mismatch
             .as_ref()
-            .map(|d| write_diff(reports, r, d).map(|path| (d.as_str(), path)))
+            .map(|d| write_diff(reports, &r.board, &r.name, d).map(|path| (d.as_str(), path)))
             .transpose()?;
         print_failure(r, color, diff);
     }
@@ -96,34 +96,6 @@ pub fn finish(
     Ok(())
 }
 
-/// How much of a diff the terminal gets; the rest is in the diff's file.
-const DIFF_LINES: usize = 200;
-const DIFF_BYTES: usize = 64 * 1024;
-/// Longest console line printed; longer ones are cut.
-const LINE_BYTES: usize = 2000;
-
-/// Writes the whole diff of `r` to `<reports>/diffs/<board>/<test>.diff`.
-fn write_diff(reports: &Path, r: &CaseResult, diff: &str) -> Result<PathBuf> {
-    let path = reports
-        .join("diffs")
-        .join(&r.board)
-        .join(format!("{}.diff", r.name));
-    write_atomic(&path, diff.as_bytes())?;
-    Ok(path)
-}
-
-/// `line`, cut to at most `max` bytes on a character boundary.
-fn clip(line: &str, max: usize) -> String {
-    if line.len() <= max {
-        return line.to_owned();
-    }
-    let mut end = max;
-    while !line.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{} … ({} more bytes)", &line[..end], line.len() - end)
-}
-
 fn print_failure(r: &CaseResult, color: bool, diff: Option<(&str, PathBuf)>) {
     println!();
     println!(
@@ -140,29 +112,11 @@ fn print_failure(r: &CaseResult, color: bool, diff: Option<(&str, PathBuf)>) {
     }
     if let Some((diff, path)) = diff {
         println!("    expected vs actual:");
-        print_bounded(diff, &path);
+        for l in bounded_diff(diff, &path) {
+            println!("      {l}");
+        }
     }
     println!("    rerun: {}", r.rerun);
-}
-
-/// The first [`DIFF_LINES`] lines or [`DIFF_BYTES`] bytes of `diff`, then
-/// where the rest is.
-fn print_bounded(diff: &str, path: &Path) {
-    let mut budget = DIFF_BYTES;
-    for (shown, line) in diff.lines().enumerate() {
-        if shown == DIFF_LINES || budget == 0 {
-            let left = diff.lines().count() - shown;
-            println!(
-                "      … {left} more lines; the whole diff is in {}",
-                path.display()
-            );
-            return;
-        }
-        let line = clip(line, budget.min(LINE_BYTES));
-        budget = budget.saturating_sub(line.len() + 1);
-        println!("      {line}");
-    }
-    println!("      (also in {})", path.display());
 }
 
 /// The status word, coloured if `color`.
