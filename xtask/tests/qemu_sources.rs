@@ -11,6 +11,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Every board of qemu/boards.toml.
+const BOARDS: [&str; 4] = ["lm3s6965evb", "mps2-an385", "sifive_e", "virt"];
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -188,29 +191,24 @@ expected = "{expected}/sched.txt"
     // An `elf` without `boards` runs where `--elf` would run it.
     let (ok, single) = run(&mut xtask(&["qemu", "--elf", path(&prebuilt)]));
     assert!(ok, "{single}");
-    let elf_board = ["lm3s6965evb", "sifive_e"]
+    let elf_board = BOARDS
         .into_iter()
         .find(|b| single.contains(&format!("passed on {b}")))
         .unwrap_or_else(|| panic!("no board in:\n{single}"));
     let ids: BTreeSet<&str> = report.keys().map(String::as_str).collect();
-    let want: BTreeSet<String> = [
-        "lm3s6965evb/sched",
-        "sifive_e/sched",
-        "lm3s6965evb/fixture_sched",
-        "sifive_e/fixture_sched",
-        "lm3s6965evb/outside",
-    ]
-    .into_iter()
-    .map(String::from)
-    .chain([format!("{elf_board}/prebuilt")])
-    .collect();
+    let want: BTreeSet<String> = BOARDS
+        .iter()
+        .flat_map(|b| [format!("{b}/sched"), format!("{b}/fixture_sched")])
+        .chain(["lm3s6965evb/outside".to_string()])
+        .chain([format!("{elf_board}/prebuilt")])
+        .collect();
     assert_eq!(ids, want.iter().map(String::as_str).collect(), "{out}");
     assert!(
         report.values().all(|(status, _)| status == "passed"),
         "{report:?}"
     );
     // Same-named binaries of two packages: two files, each its own verdict.
-    for board in ["lm3s6965evb", "sifive_e"] {
+    for board in BOARDS {
         let ours = &report[&format!("{board}/sched")].1;
         let twin = &report[&format!("{board}/fixture_sched")].1;
         assert_ne!(ours, twin);
@@ -249,7 +247,7 @@ fn an_arm_only_project_does_not_break_target_riscv() {
     assert!(ok, "{out}");
     assert_eq!(
         cases(&json).keys().collect::<Vec<_>>(),
-        ["sifive_e/sched"],
+        ["sifive_e/sched", "virt/sched"],
         "{out}"
     );
     // The project is Arm-only indeed: asked to, cargo cannot build it for RISC-V.

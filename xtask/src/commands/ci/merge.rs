@@ -338,7 +338,7 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("rerun with `cargo xtask qemu --target lm3s6965evb --test d`"),
+            md.contains("rerun with `cargo xtask qemu --board lm3s6965evb --test d`"),
             "{md}"
         );
     }
