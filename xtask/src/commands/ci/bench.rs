@@ -30,7 +30,7 @@ const EDIT_GOAL: Duration = Duration::from_secs(15);
 const WARM_GOAL: Duration = Duration::from_secs(1);
 
 /// The file the one-line edit goes into, and the line.
-const EDITED: &str = "firmware/kernel/src/sched.rs";
+const EDITED: &str = "firmware/kernel/src/sched/mod.rs";
 const EDIT_LINE: &str = "// one-line edit made by `cargo xtask bench ci`\n";
 
 #[derive(clap::Args, Debug)]
@@ -70,13 +70,15 @@ pub fn run(args: Args) -> Result<()> {
         root: ws.root.clone(),
         dir: scratch.path().to_path_buf(),
     };
-    let figures = bench.measure(&args);
-    if figures.is_err() || args.keep {
+    let mut figures = Vec::new();
+    let measured = bench.measure(&args, &mut figures);
+    if measured.is_err() || args.keep {
         let kept = scratch.keep();
         eprintln!("scratch directory kept: {}", kept.display());
     }
-    print_figures(&figures?);
-    Ok(())
+    // What was measured before a failure is still worth seeing.
+    print_figures(&figures);
+    measured
 }
 
 struct Bench {
@@ -85,8 +87,8 @@ struct Bench {
 }
 
 impl Bench {
-    fn measure(&self, args: &Args) -> Result<Vec<Figure>> {
-        let mut figures = vec![self.clean_build()?];
+    fn measure(&self, args: &Args, figures: &mut Vec<Figure>) -> Result<()> {
+        figures.push(self.clean_build()?);
         let clone = self.dir.join("clone");
         let sh = shell(&self.root)?;
         let from = self.root.as_os_str();
@@ -94,18 +96,22 @@ impl Bench {
             "git-clone",
             cmd!(sh, "git clone --quiet --no-hardlinks {from} {clone}"),
         )?;
+        // Before the long runs: the edit must have a file to go into.
+        if !clone.join(EDITED).is_file() {
+            bail!("bench ci: {EDITED} is not in the clone; update `EDITED`");
+        }
         let sh = shell(&clone)?;
         let cargo = cargo();
         let mut setup_args = vec!["xtask", "setup"];
         setup_args.extend(args.cuda.then_some("--cuda"));
         setup_args.extend(args.lint.then_some("--lint"));
         let setup = self.timed("setup", fresh(cmd!(sh, "{cargo}").args(&setup_args)))?;
-        let ci = self.timed("ci", fresh(cmd!(sh, "{cargo} xtask ci")))?;
         figures.push(Figure {
             what: format!("fresh clone: `cargo {}`", setup_args.join(" ")),
             took: setup,
             goal: None,
         });
+        let ci = self.timed("ci", fresh(cmd!(sh, "{cargo} xtask ci")))?;
         figures.extend(step_figures(&clone)?);
         let full = args.cuda && args.lint;
         figures.push(Figure {
@@ -131,7 +137,7 @@ impl Bench {
             took: edit,
             goal: Some(EDIT_GOAL),
         });
-        Ok(figures)
+        Ok(())
     }
 
     /// `cargo build -p xtask` in an empty target directory of its own.

@@ -255,30 +255,17 @@ mod tests {
     use crate::commands::qemu::report::{CaseResult, Environment, Shard};
 
     fn case(board: &str, test: &str, status: Status) -> CaseResult {
-        CaseResult {
-            id: CaseId {
-                board: board.into(),
-                test: test.into(),
-            },
-            name: test.into(),
+        let id = CaseId {
             board: board.into(),
-            target: "t".into(),
+            test: test.into(),
+        };
+        let rerun = format!("cargo xtask qemu --board {board} --test {test}");
+        CaseResult {
             status,
             reason: (status == Status::Failed).then(|| "exit code 3".into()),
             duration_s: 0.1,
-            retries: 0,
             exit_code: Some(0),
-            expected_exit_code: 0,
-            elf: None,
-            image: None,
-            elf_sha256: None,
-            stack: Vec::new(),
-            stack_budget: None,
-            log_tail: Vec::new(),
-            log: Vec::new(),
-            mismatch: None,
-            failed_attempts: Vec::new(),
-            rerun: format!("cargo xtask qemu --board {board} --test {test}"),
+            ..CaseResult::unrun(id, "t".into(), 0, rerun)
         }
     }
 

@@ -144,6 +144,35 @@ pub struct CaseResult {
     pub rerun: String,
 }
 
+impl CaseResult {
+    /// A case that has not run yet: an `error` with no reason, no attempt
+    /// and nothing measured, which the runner then fills in.
+    pub fn unrun(id: CaseId, target: String, expected_exit_code: i32, rerun: String) -> Self {
+        Self {
+            name: id.test.clone(),
+            board: id.board.clone(),
+            id,
+            target,
+            status: Status::Error,
+            reason: None,
+            duration_s: 0.0,
+            retries: 0,
+            exit_code: None,
+            expected_exit_code,
+            elf: None,
+            image: None,
+            elf_sha256: None,
+            stack: Vec::new(),
+            stack_budget: None,
+            log_tail: Vec::new(),
+            log: Vec::new(),
+            mismatch: None,
+            failed_attempts: Vec::new(),
+            rerun,
+        }
+    }
+}
+
 /// Where and with what the suite ran.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Environment {

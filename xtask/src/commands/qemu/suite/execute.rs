@@ -72,28 +72,12 @@ impl Run<'_> {
     /// cannot start), or the verdict of its last attempt.
     fn case(&self, case: &Case<'_>) -> CaseResult {
         let test = case.test;
-        let mut r = CaseResult {
-            id: case.id.clone(),
-            name: test.name.clone(),
-            board: case.board.name.clone(),
-            target: case.board.target.clone(),
-            status: Status::Error,
-            reason: None,
-            duration_s: 0.0,
-            retries: 0,
-            exit_code: None,
-            expected_exit_code: test.exit_code,
-            elf: None,
-            image: None,
-            elf_sha256: None,
-            stack: Vec::new(),
-            stack_budget: None,
-            log_tail: Vec::new(),
-            log: Vec::new(),
-            mismatch: None,
-            failed_attempts: Vec::new(),
-            rerun: self.rerun_command(case),
-        };
+        let mut r = CaseResult::unrun(
+            case.id.clone(),
+            case.board.target.clone(),
+            test.exit_code,
+            self.rerun_command(case),
+        );
         if let Some(reason) = &case.skip {
             r.status = Status::Skipped;
             r.reason = Some(reason.clone());
