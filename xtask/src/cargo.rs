@@ -553,9 +553,10 @@ impl Catalog<'_> {
         let remap = remap_path_config(ws, target, profile);
         // Held until the images are copied: see [`build_lock`].
         let _lock = build_lock(ws)?;
+        let color = crate::term::cargo_color();
         let json = cmd!(
             sh,
-            "{cargo} build --message-format=json-render-diagnostics --target {target} --profile {cargo_profile} --config {remap} {args...}"
+            "{cargo} build --color {color} --message-format=json-render-diagnostics --target {target} --profile {cargo_profile} --config {remap} {args...}"
         )
         .quiet()
         .read()
@@ -703,9 +704,10 @@ pub fn build_images(ws: &Workspace, boards: &[&Board], profiles: &[Profile]) -> 
 pub fn build_host_tool(ws: &Workspace, package: &str, bin: &str) -> Result<PathBuf> {
     let sh = shell(&ws.root)?;
     let cargo = cargo();
+    let color = crate::term::cargo_color();
     let json = cmd!(
         sh,
-        "{cargo} build --message-format=json-render-diagnostics --package {package} --bin {bin}"
+        "{cargo} build --color {color} --message-format=json-render-diagnostics --package {package} --bin {bin}"
     )
     .quiet()
     .read()

@@ -43,6 +43,21 @@ impl Look {
     }
 }
 
+/// cargo's `--color` for the builds xtask runs, whose diagnostics go to
+/// the same stderr: `never` where [`Look`] forbids colour there (a dumb
+/// terminal, `NO_COLOR`), else cargo's own `auto`. Cargo alone would colour
+/// a dumb terminal when `CI` is set.
+pub fn cargo_color() -> &'static str {
+    let stderr = std::io::stderr().is_terminal();
+    let no_color = std::env::var_os("NO_COLOR");
+    let term = std::env::var_os("TERM");
+    if Look::decide(stderr, no_color.as_deref(), term.as_deref()).color {
+        "auto"
+    } else {
+        "never"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
