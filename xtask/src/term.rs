@@ -22,14 +22,19 @@ impl Look {
     /// indicatif draws.
     pub fn detect() -> Self {
         let stdout = std::io::stdout().is_terminal();
-        let both = stdout && std::io::stderr().is_terminal();
-        let no_color = std::env::var_os("NO_COLOR");
-        let term = std::env::var_os("TERM");
-        let out = Self::decide(stdout, no_color.as_deref(), term.as_deref());
+        let out = Self::from_env(stdout);
         Self {
-            live: out.live && both,
+            live: out.live && stdout && std::io::stderr().is_terminal(),
             ..out
         }
+    }
+
+    /// [`Look::decide`] for a stream that is a terminal (`tty`), with this
+    /// process's `NO_COLOR` and `TERM`.
+    fn from_env(tty: bool) -> Self {
+        let no_color = std::env::var_os("NO_COLOR");
+        let term = std::env::var_os("TERM");
+        Self::decide(tty, no_color.as_deref(), term.as_deref())
     }
 
     /// The rule, for a stream that is a terminal (`tty`) and the values of
@@ -48,10 +53,7 @@ impl Look {
 /// terminal, `NO_COLOR`), else cargo's own `auto`. Cargo alone would colour
 /// a dumb terminal when `CI` is set.
 pub fn cargo_color() -> &'static str {
-    let stderr = std::io::stderr().is_terminal();
-    let no_color = std::env::var_os("NO_COLOR");
-    let term = std::env::var_os("TERM");
-    if Look::decide(stderr, no_color.as_deref(), term.as_deref()).color {
+    if Look::from_env(std::io::stderr().is_terminal()).color {
         "auto"
     } else {
         "never"

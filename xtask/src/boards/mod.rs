@@ -35,8 +35,8 @@ pub struct Board {
     icount: bool,
     /// The table's `fail_regex`, compiled: guest lines that fail a run on
     /// this board, replacing the harness's defaults unless the manifest or
-    /// the test sets its own. (This field hides the table's strings.)
-    pub fail_regex: Option<FailMarkers>,
+    /// the test sets its own.
+    pub fail_markers: Option<FailMarkers>,
 }
 
 impl Deref for Board {
@@ -50,7 +50,7 @@ impl Deref for Board {
 impl Board {
     /// Errors: a `fail_regex` entry is not a regex.
     fn new(spec: board_map::Board) -> Result<Self> {
-        let fail_regex = spec
+        let fail_markers = spec
             .fail_regex
             .as_deref()
             .map(FailMarkers::compile)
@@ -60,7 +60,7 @@ impl Board {
             exe: PathBuf::from(&spec.qemu),
             spec,
             icount: true,
-            fail_regex,
+            fail_markers,
         })
     }
 

@@ -214,7 +214,7 @@ impl Test {
             fail: v
                 .fail_regex
                 .clone()
-                .or_else(|| board.fail_regex.clone())
+                .or_else(|| board.fail_markers.clone())
                 .unwrap_or_else(FailMarkers::defaults),
         })
     }

@@ -149,7 +149,7 @@ fn expectation(options: &Options, board: &Board) -> Result<Expectation> {
     };
     let fail = if options.fail_regex.is_empty() {
         board
-            .fail_regex
+            .fail_markers
             .clone()
             .unwrap_or_else(FailMarkers::defaults)
     } else {
