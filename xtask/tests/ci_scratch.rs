@@ -4,11 +4,17 @@
 //!
 //! The scratch copy holds the working tree's files (what git tracks plus
 //! untracked files it does not ignore) in its own git repository outside
-//! this workspace, with its own target directory, so no report, cache entry
-//! or cargo configuration of this checkout can leak into it. Its target
-//! directory persists between test runs only so that cargo's fingerprints
-//! can skip recompiling dependencies; the reports, step cache and dist
-//! directory are removed before every scenario.
+//! this workspace, with its own target directory, so no report, cache entry,
+//! image or cargo configuration of this checkout can leak into it. Its
+//! target directory persists between test runs; the reports, step cache and
+//! dist directory are removed before every scenario.
+//!
+//! Cargo's intermediate artefacts go to this checkout's build directory
+//! (`CARGO_BUILD_BUILD_DIR`), so the copy reuses the registry dependencies
+//! compiled there. Cargo tells a path package's artefacts apart by name,
+//! version and path relative to the workspace root, which are the same in
+//! the copy, so the copy's workspace version is changed first: its own
+//! crates then never share an artefact with this checkout's.
 //!
 //! The scenarios share that copy, so they run one at a time.
 
@@ -52,6 +58,48 @@ fn git(dir: &Path, args: &[&str]) -> Vec<u8> {
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
+}
+
+/// This checkout's build directory: cargo's default, the target directory
+/// that holds `CARGO_TARGET_TMPDIR`.
+fn build_dir() -> &'static Path {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("CARGO_TARGET_TMPDIR lies in the target directory")
+}
+
+/// Gives the copy's workspace packages a version of their own, and updates
+/// its `Cargo.lock` to match before it is committed, so that no ci run in
+/// it rewrites a file its step keys cover.
+fn set_scratch_version(root: &Path) {
+    let manifest = root.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).expect("the root manifest");
+    let re = regex::Regex::new(r#"(?m)^version = "([^"]+)"$"#).expect("regex");
+    assert!(
+        re.is_match(&text),
+        "the root manifest sets a workspace version"
+    );
+    let text = re.replace(&text, r#"version = "$1-scratch""#);
+    std::fs::write(&manifest, text.as_bytes()).expect("write the root manifest");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let update = |extra: &[&str]| {
+        Command::new(&cargo)
+            .args(["update", "--workspace", "--quiet"])
+            .args(extra)
+            .current_dir(root)
+            .output()
+            .expect("run cargo update")
+    };
+    // Offline is enough once this checkout's builds have cached the index.
+    let mut out = update(&["--offline"]);
+    if !out.status.success() {
+        out = update(&[]);
+    }
+    assert!(
+        out.status.success(),
+        "cargo update --workspace in the copy: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 struct Scratch {
@@ -100,6 +148,7 @@ impl Scratch {
             std::fs::create_dir_all(to.parent().expect("file has a parent")).expect("mkdir");
             std::fs::copy(&from, &to).expect("copy a workspace file");
         }
+        set_scratch_version(&root);
         git(&root, &["init", "-q"]);
         git(&root, &["add", "-A"]);
         git(&root, &["commit", "-q", "-m", "scratch"]);
@@ -173,6 +222,7 @@ impl Scratch {
             .args(args)
             .current_dir(&self.root)
             .env("CARGO_TARGET_DIR", &self.target)
+            .env("CARGO_BUILD_BUILD_DIR", build_dir())
             .env("XTASK_CI_SCRATCH", "1")
             .env("CI", "true")
             .env("PATH", path)
@@ -228,6 +278,7 @@ fn cache_reruns_what_an_edit_touches_and_reports_parse() {
         .args(["size-check", "--update-baseline"])
         .current_dir(&s.root)
         .env("CARGO_TARGET_DIR", &s.target)
+        .env("CARGO_BUILD_BUILD_DIR", build_dir())
         .output()
         .expect("run size-check --update-baseline");
     assert!(
@@ -757,6 +808,7 @@ fn size_check_fails_without_its_budgets_or_with_an_empty_baseline() {
             .arg("size-check")
             .current_dir(&s.root)
             .env("CARGO_TARGET_DIR", &s.target)
+            .env("CARGO_BUILD_BUILD_DIR", build_dir())
             .output()
             .expect("run size-check");
         (

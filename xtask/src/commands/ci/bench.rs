@@ -187,6 +187,7 @@ impl Bench {
 fn fresh(cmd: Cmd<'_>) -> Cmd<'_> {
     cmd.env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET_DIR")
+        .env_remove("CARGO_BUILD_BUILD_DIR")
 }
 
 /// Per-step wall times of the clone's last ci run, from its `ci.json`.
