@@ -142,6 +142,14 @@ fn spawn(
         }
         [] => anyhow::bail!("empty command"),
     };
+    // A CI machine starts without incremental state and throws away what it
+    // writes, so writing it only costs compile time. A value the caller set
+    // is kept; the outputs are the same either way, so step keys ignore it.
+    if std::env::var_os("CI").is_some_and(|v| !v.is_empty())
+        && std::env::var_os("CARGO_INCREMENTAL").is_none()
+    {
+        cmd.env("CARGO_INCREMENTAL", "0");
+    }
     cmd.current_dir(&ws.root)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -157,27 +165,58 @@ fn spawn(
     Ok((child, rx))
 }
 
-/// Records this executable's path before any step runs (see `self_exe`).
-///
-/// Errors: the path cannot be determined.
-pub fn pin_self_exe() -> Result<()> {
-    self_exe().map(|_| ())
+/// A link to this executable that the step commands run, so that a step
+/// that re-links `target/debug/xtask` (the `test` step's `cargo test` does)
+/// can never replace it under a step that starts at the same time. Removed
+/// when dropped.
+pub struct PinnedExe {
+    path: PathBuf,
 }
 
-/// This executable's path, taken once: the `test` step's `cargo test`
-/// re-links `target/debug/xtask`, after which Linux reports the running
-/// image as `<path> (deleted)`, although the same file is back at `<path>`.
-fn self_exe() -> Result<PathBuf> {
-    static EXE: OnceLock<PathBuf> = OnceLock::new();
-    if let Some(p) = EXE.get() {
-        return Ok(p.clone());
+impl Drop for PinnedExe {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// Links (or, across file systems, copies) this executable to
+/// `<target_dir>/xtask-cache/exe/xtask-<pid>` before any step runs; every
+/// `cargo xtask …` step command runs that file.
+///
+/// Errors: the executable cannot be located, or neither linked nor copied.
+pub fn pin_self_exe(ws: &Workspace) -> Result<PinnedExe> {
     let exe = std::env::current_exe().context("locating xtask")?;
+    // After a re-link, Linux reports the running image as `<path> (deleted)`,
+    // although the same file is back at `<path>`.
     let exe = match exe.to_str().and_then(|s| s.strip_suffix(" (deleted)")) {
         Some(stripped) => PathBuf::from(stripped),
         None => exe,
     };
-    Ok(EXE.get_or_init(|| exe).clone())
+    let dir = ws.target_dir.join("xtask-cache").join("exe");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(format!(
+        "xtask-{}{}",
+        std::process::id(),
+        std::env::consts::EXE_SUFFIX
+    ));
+    let _ = std::fs::remove_file(&path);
+    if std::fs::hard_link(&exe, &path).is_err() {
+        std::fs::copy(&exe, &path)
+            .with_context(|| format!("cannot copy {} to {}", exe.display(), path.display()))?;
+    }
+    let _ = PINNED.set(path.clone());
+    Ok(PinnedExe { path })
+}
+
+static PINNED: OnceLock<PathBuf> = OnceLock::new();
+
+/// The executable `cargo xtask …` step commands run: the pinned link, or
+/// this executable when none was made.
+fn self_exe() -> Result<PathBuf> {
+    match PINNED.get() {
+        Some(p) => Ok(p.clone()),
+        None => std::env::current_exe().context("locating xtask"),
+    }
 }
 
 /// Sends each line of `r` (lossily decoded) to `tx` from its own thread.

@@ -16,10 +16,12 @@ mod merge;
 pub mod plan;
 mod qemu72;
 mod report;
+mod schedule;
 mod ui;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -38,6 +40,10 @@ pub struct Args {
     /// Run every step even after one fails, and report all failures.
     #[arg(long)]
     keep_going: bool,
+    /// How many steps may run at once [default: one per core]. Steps of one
+    /// job (see `--matrix`) always run one after another, in order.
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
     /// Run every step, ignoring stored results (results are still stored).
     #[arg(long)]
     no_cache: bool,
@@ -201,30 +207,24 @@ fn select(all: &[Step], job: Option<Job>, names: &[String]) -> Result<Vec<Step>>
 fn run_steps(ws: &Workspace, steps: &[Step], args: &Args) -> Result<()> {
     interrupt::install()?;
     let started = Instant::now();
-    exec::pin_self_exe()?;
-    let ui = Ui::new(args.verbose);
-    let mut runner = Runner {
+    let exe = exec::pin_self_exe(ws)?;
+    let jobs = args
+        .jobs
+        .map_or_else(schedule::default_jobs, usize::from)
+        .min(plan::jobs(steps).len());
+    let ui = Ui::new(args.verbose, jobs > 1);
+    let runner = Runner {
         ws,
         ui: &ui,
         store: cache::Store::new(ws),
-        hasher: cache::Hasher::new(ws)?,
+        hasher: Mutex::new(cache::Hasher::new(ws)?),
         no_cache: args.no_cache,
     };
-    let mut results: Vec<StepResult> = Vec::new();
-    let mut stopped = false;
-    for step in steps {
-        let result = if stopped {
-            StepResult::new(step)
-        } else {
-            runner.run(step)?
-        };
-        stopped |= result.status == Status::Failed && !args.keep_going;
-        stopped |= interrupt::signal().is_some();
-        results.push(result);
-    }
+    let results = schedule::run_all(steps, jobs, args.keep_going, &|step| runner.run(step))?;
     let total = started.elapsed().as_secs_f64();
     report::write_all(&ws.reports_dir(), &results, total, &board_targets(ws))?;
     print_summary(&ui, &results, total, args.timings);
+    drop(exe);
     if let Some(signal) = interrupt::signal() {
         exit_interrupted(signal);
     }
@@ -271,12 +271,12 @@ fn board_targets(ws: &Workspace) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// Runs steps one at a time with the step cache.
+/// Runs one step with the step cache; shared by the steps running at once.
 struct Runner<'a> {
     ws: &'a Workspace,
     ui: &'a Ui,
     store: cache::Store,
-    hasher: cache::Hasher<'a>,
+    hasher: Mutex<cache::Hasher<'a>>,
     no_cache: bool,
 }
 
@@ -285,11 +285,16 @@ impl Runner<'_> {
     /// failure.
     ///
     /// Errors: the step's log cannot be written.
-    fn run(&mut self, step: &Step) -> Result<StepResult> {
+    fn run(&self, step: &Step) -> Result<StepResult> {
         let mut result = StepResult::new(step);
         let line = self.ui.start(step.name);
         let t0 = Instant::now();
-        let key = match self.hasher.key(step) {
+        let key = self
+            .hasher
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .key(step);
+        let key = match key {
             Ok(k) => Some(k),
             Err(e) => {
                 let msg = format!("{}: cache key unavailable ({e:#}); running", step.name);

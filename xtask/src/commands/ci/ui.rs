@@ -45,6 +45,8 @@ pub struct Ui {
     multi: Option<MultiProgress>,
     verbose: bool,
     color: bool,
+    /// Whether steps may run at once, so plain lines say whose they are.
+    side_by_side: bool,
 }
 
 /// The display of one running step.
@@ -55,13 +57,16 @@ pub struct StepLine<'a> {
 }
 
 impl Ui {
-    pub fn new(verbose: bool) -> Self {
+    /// `side_by_side`: more than one step may run at once; plain output
+    /// then starts each step line with `[<step>] `.
+    pub fn new(verbose: bool, side_by_side: bool) -> Self {
         let look = Look::detect();
         let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
         Self {
             multi: (look.live && !ci).then(MultiProgress::new),
             verbose,
             color: look.color,
+            side_by_side,
         }
     }
 
@@ -122,6 +127,7 @@ impl StepLine<'_> {
                 }
                 bar.set_message(line.trim().to_string());
             }
+            None if self.ui.side_by_side => println!("[{}] {line}", self.name),
             None => println!("{line}"),
         }
     }
