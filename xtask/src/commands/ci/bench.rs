@@ -140,14 +140,17 @@ impl Bench {
         Ok(())
     }
 
-    /// `cargo build -p xtask` in an empty target directory of its own.
+    /// `cargo build -p xtask` in an empty target directory of its own, as a
+    /// fresh CI job builds it (`CARGO_INCREMENTAL=0`).
     fn clean_build(&self) -> Result<Figure> {
         let sh = shell(&self.root)?;
         let cargo = cargo();
         let target = self.dir.join("xtask-target");
         let took = self.timed(
             "xtask-clean-build",
-            cmd!(sh, "{cargo} build --locked -p xtask").env("CARGO_TARGET_DIR", &target),
+            cmd!(sh, "{cargo} build --locked -p xtask")
+                .env("CARGO_TARGET_DIR", &target)
+                .env("CARGO_INCREMENTAL", "0"),
         )?;
         Ok(Figure {
             what: "clean build of xtask".into(),
@@ -183,11 +186,15 @@ impl Bench {
 }
 
 /// `cmd` without the target directory overrides of this run, so the clone
-/// builds into its own `target/` as a fresh checkout does.
+/// builds into its own `target/` as a fresh checkout does, and with the
+/// environment `.ci/run` and the workflows give it: `CI=true`,
+/// `CARGO_INCREMENTAL=0`.
 fn fresh(cmd: Cmd<'_>) -> Cmd<'_> {
     cmd.env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET_DIR")
         .env_remove("CARGO_BUILD_BUILD_DIR")
+        .env("CI", "true")
+        .env("CARGO_INCREMENTAL", "0")
 }
 
 /// Per-step wall times of the clone's last ci run, from its `ci.json`.

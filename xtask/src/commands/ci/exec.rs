@@ -142,14 +142,6 @@ fn spawn(
         }
         [] => anyhow::bail!("empty command"),
     };
-    // A CI machine starts without incremental state and throws away what it
-    // writes, so writing it only costs compile time. A value the caller set
-    // is kept; the outputs are the same either way, so step keys ignore it.
-    if std::env::var_os("CI").is_some_and(|v| !v.is_empty())
-        && std::env::var_os("CARGO_INCREMENTAL").is_none()
-    {
-        cmd.env("CARGO_INCREMENTAL", "0");
-    }
     cmd.current_dir(&ws.root)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
