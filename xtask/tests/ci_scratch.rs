@@ -18,6 +18,7 @@
 //!
 //! The scenarios share that copy, so they run one at a time.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
@@ -66,6 +67,41 @@ fn build_dir() -> &'static Path {
     Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()
         .expect("CARGO_TARGET_TMPDIR lies in the target directory")
+}
+
+/// Makes `root` hold exactly `files` of `src`. A file whose bytes are
+/// already there is left alone, mtime and all, so cargo's fingerprints
+/// from the last scenario still hold for it; a file an earlier scenario
+/// changed is written again, and its newer mtime makes cargo rebuild what
+/// reads it. Files that are not in `files` (an injected test, say) go.
+fn sync_copy(src: &Path, root: &Path, files: &BTreeSet<String>) {
+    for rel in files {
+        let bytes = std::fs::read(src.join(rel)).expect("read a workspace file");
+        let to = root.join(rel);
+        if std::fs::read(&to).is_ok_and(|old| old == bytes) {
+            continue;
+        }
+        std::fs::create_dir_all(to.parent().expect("file has a parent")).expect("mkdir");
+        std::fs::write(&to, bytes).expect("copy a workspace file");
+    }
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let rel = path.strip_prefix(root).expect("under the copy");
+            if rel == Path::new(".git") {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else if !files.contains(&rel.to_string_lossy().replace('\\', "/")) {
+                std::fs::remove_file(&path).expect("remove a file the copy must not hold");
+            }
+        }
+    }
 }
 
 /// Gives the copy's workspace packages a version of their own, and updates
@@ -124,10 +160,6 @@ impl Scratch {
         let base = std::env::temp_dir().join(format!("xtask-ci-scratch-{tag:08x}"));
         let root = base.join("ws");
         let target = base.join("target");
-        if root.exists() {
-            std::fs::remove_dir_all(&root).expect("remove the old scratch copy");
-        }
-        std::fs::create_dir_all(&root).expect("create the scratch copy");
         let listed = git(
             &src,
             &[
@@ -138,17 +170,15 @@ impl Scratch {
                 "--exclude-standard",
             ],
         );
-        for rel in listed.split(|&b| b == 0).filter(|f| !f.is_empty()) {
-            let rel = String::from_utf8_lossy(rel).into_owned();
-            let from = src.join(&rel);
-            if !from.is_file() {
-                continue;
-            }
-            let to = root.join(&rel);
-            std::fs::create_dir_all(to.parent().expect("file has a parent")).expect("mkdir");
-            std::fs::copy(&from, &to).expect("copy a workspace file");
-        }
+        let files: BTreeSet<String> = listed
+            .split(|&b| b == 0)
+            .filter(|f| !f.is_empty())
+            .map(|f| String::from_utf8_lossy(f).into_owned())
+            .filter(|rel| src.join(rel).is_file())
+            .collect();
+        sync_copy(&src, &root, &files);
         set_scratch_version(&root);
+        let _ = std::fs::remove_dir_all(root.join(".git"));
         git(&root, &["init", "-q"]);
         git(&root, &["add", "-A"]);
         git(&root, &["commit", "-q", "-m", "scratch"]);

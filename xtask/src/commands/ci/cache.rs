@@ -351,6 +351,7 @@ mod tests {
             outputs: Vec::new(),
             junit: None,
             libtest: false,
+            after: &[],
         }
     }
 

@@ -9,15 +9,15 @@
 //! The runner then starts no further command, waits for the running one,
 //! writes its reports and exits 130.
 
+use anyhow::{Result, bail};
 use std::collections::BTreeMap;
 use std::process::Child;
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::Duration;
 
-use anyhow::{Result, bail};
-
-/// How long step commands get to exit after the forwarded signal.
-pub const GRACE: Duration = Duration::from_secs(10);
+/// How long step commands get to exit after the forwarded signal; only
+/// Unix forwards signals.
+#[cfg(unix)]
+pub const GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Default)]
 struct State {

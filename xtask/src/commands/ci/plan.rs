@@ -145,6 +145,9 @@ pub struct Step {
     pub junit: Option<PathBuf>,
     /// Whether the output holds libtest results to turn into test cases.
     pub libtest: bool,
+    /// Steps that, when they run in the same ci run, must finish before this
+    /// one starts: they write files this step reads or writes itself.
+    pub after: &'static [&'static str],
 }
 
 impl Step {
@@ -199,6 +202,7 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
         outputs: Vec::new(),
         junit: None,
         libtest: false,
+        after: &[],
     };
     let all_but_docs = {
         let mut i = inputs(&[&["**"]], &[Tool::Rustc]);
@@ -249,6 +253,8 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
         Step {
             outputs: vec![qemu_junit.clone(), qemu_json.clone()],
             junit: Some(qemu_junit.clone()),
+            // `cargo test` runs suites that write the default reports too.
+            after: &["test"],
             ..step(
                 "qemu",
                 Job::Qemu,
@@ -266,14 +272,19 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
         },
         // The same suite on Debian 12's QEMU 7.2 (`cargo xtask setup`
         // unpacks it; skipped without it), reusing the images built above.
-        step(
-            "qemu-7.2",
-            Job::Firmware,
-            vec![argv(&["cargo", "xtask", "ci", "qemu-7.2"])],
-            inputs(&[COMMON, FIRMWARE], &[Tool::Rustc]),
-        ),
+        Step {
+            after: &["qemu"],
+            ..step(
+                "qemu-7.2",
+                Job::Firmware,
+                vec![argv(&["cargo", "xtask", "ci", "qemu-7.2"])],
+                inputs(&[COMMON, FIRMWARE], &[Tool::Rustc]),
+            )
+        },
         Step {
             outputs: vec![reports.join("size.md"), reports.join("size.json")],
+            // The stack peaks come from this run's `qemu.json`.
+            after: &["test", "qemu"],
             ..step(
                 "size-check",
                 Job::Firmware,

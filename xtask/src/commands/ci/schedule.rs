@@ -77,7 +77,8 @@ pub fn run_all(
 }
 
 /// The first step, in plan order, that has not started, whose job has no
-/// step running, and whose job's earlier steps have all finished.
+/// step running, and whose job's earlier steps and whose
+/// [`Step::after`] steps have all finished.
 fn next_ready(
     steps: &[Step],
     started: &[bool],
@@ -85,13 +86,18 @@ fn next_ready(
     busy: &[Job],
 ) -> Option<usize> {
     (0..steps.len()).find(|&i| {
-        let job = steps[i].job;
+        let step = &steps[i];
         !started[i]
-            && !busy.contains(&job)
-            && steps[..i]
+            && !busy.contains(&step.job)
+            && steps
                 .iter()
                 .zip(results)
-                .all(|(earlier, r)| earlier.job != job || r.is_some())
+                .enumerate()
+                .all(|(j, (other, r))| {
+                    let first =
+                        (j < i && other.job == step.job) || step.after.contains(&other.name);
+                    !first || r.is_some()
+                })
     })
 }
 
@@ -117,6 +123,7 @@ mod tests {
             outputs: Vec::new(),
             junit: None,
             libtest: false,
+            after: &[],
         }
     }
 
@@ -173,6 +180,17 @@ mod tests {
             !overlap(&spans, "fmt", "test"),
             "--jobs 1 runs one at a time"
         );
+    }
+
+    #[test]
+    fn a_step_waits_for_the_steps_it_runs_after() {
+        let mut size = step("size-check", Job::Firmware);
+        size.after = &["qemu"];
+        let steps = [step("qemu", Job::Qemu), size, step("test", Job::Test)];
+        let (statuses, spans) = run(&steps, 3, false, "");
+        assert!(statuses.iter().all(|&s| s == Status::Passed));
+        assert!(!overlap(&spans, "qemu", "size-check"));
+        assert!(overlap(&spans, "qemu", "test"));
     }
 
     #[test]
