@@ -97,6 +97,7 @@ fn plain_ci_runs_the_steps_in_order() {
         "fmt",
         "clippy",
         "test",
+        "ci-scratch",
         "build",
         "qemu",
         "qemu-7.2",
@@ -147,7 +148,11 @@ fn matrix_is_written_to_github_output() {
         .iter()
         .map(|e| e["job"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(in_container, ["test", "firmware"], "the jobs that run QEMU");
+    assert_eq!(
+        in_container,
+        ["test", "ci-scratch", "firmware"],
+        "the jobs that run QEMU"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

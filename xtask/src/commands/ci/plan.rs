@@ -35,6 +35,9 @@ const STEP_ENV: &[&str] = &["SOURCE_DATE_EPOCH"];
 pub enum Job {
     Lint,
     Test,
+    /// xtask's end-to-end ci tests ([`CI_SCRATCH`]).
+    #[serde(rename = "ci-scratch")]
+    CiScratch,
     Firmware,
     /// The QEMU suite. `--matrix` leaves it out: ci.yml runs it as a bundle
     /// job, shard jobs and a merge job (see [`Job::sharded`]).
@@ -56,6 +59,7 @@ impl Job {
         match self {
             Self::Lint => "lint",
             Self::Test => "test",
+            Self::CiScratch => "ci-scratch",
             Self::Firmware => "firmware",
             Self::Qemu => "qemu",
             Self::Native => "native",
@@ -86,7 +90,7 @@ impl Job {
     /// The container image the job runs in on GitHub, `None` for the runner
     /// itself: the jobs that run QEMU use [`QEMU_CONTAINER`].
     pub fn container(self) -> Option<&'static str> {
-        matches!(self, Self::Test | Self::Firmware).then_some(QEMU_CONTAINER)
+        matches!(self, Self::Test | Self::CiScratch | Self::Firmware).then_some(QEMU_CONTAINER)
     }
 }
 
@@ -230,9 +234,20 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
             ..step(
                 "test",
                 Job::Test,
-                vec![argv(&["cargo", "test"])],
+                test_commands(ws),
                 // Tests read anything, the workflows and the CI image included,
                 // and run QEMU and nvcc.
+                inputs(&[&["**"]], &[Tool::Rustc, Tool::Qemu, Tool::Nvcc]),
+            )
+        },
+        Step {
+            libtest: true,
+            ..step(
+                "ci-scratch",
+                Job::CiScratch,
+                vec![argv(&[
+                    "cargo", "test", "-p", "xtask", "--test", CI_SCRATCH,
+                ])],
                 inputs(&[&["**"]], &[Tool::Rustc, Tool::Qemu, Tool::Nvcc]),
             )
         },
@@ -373,6 +388,39 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
         ]);
     }
     steps
+}
+
+/// xtask's test target that runs `cargo xtask ci` end to end on a scratch
+/// copy of the workspace: its scenarios run one at a time and take minutes,
+/// so it is a job of its own, beside the rest of the tests.
+pub const CI_SCRATCH: &str = "ci_scratch";
+
+/// The `test` step: what plain `cargo test` runs (the default members'
+/// unit, integration and doc tests) but xtask's [`CI_SCRATCH`] target, as
+/// one `cargo test -p …` for the other default members, then xtask's
+/// library, binaries and other test targets, then its doc tests.
+fn test_commands(ws: &Workspace) -> Vec<Vec<String>> {
+    let members = ws.metadata.workspace_default_packages();
+    let mut others = argv(&["cargo", "test"]);
+    for p in members.iter().filter(|p| p.name.as_str() != "xtask") {
+        others.extend(["-p".to_string(), p.name.to_string()]);
+    }
+    let mut commands = Vec::new();
+    if others.len() > 2 {
+        commands.push(others);
+    }
+    let Some(xtask) = members.iter().find(|p| p.name.as_str() == "xtask") else {
+        return commands;
+    };
+    let mut own = argv(&["cargo", "test", "-p", "xtask", "--lib", "--bins"]);
+    for t in &xtask.targets {
+        if t.is_test() && t.name != CI_SCRATCH {
+            own.extend(["--test".to_string(), t.name.clone()]);
+        }
+    }
+    commands.push(own);
+    commands.push(argv(&["cargo", "test", "-p", "xtask", "--doc"]));
+    commands
 }
 
 /// Host triples `cross-check` type-checks xtask for, so that `cargo xtask`
