@@ -242,6 +242,12 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
         },
         Step {
             libtest: true,
+            // Both share this checkout's build directory; side by side, each
+            // waits on its lock while the other compiles, and together they
+            // take longer than one after the other (measured with
+            // `cargo xtask bench ci`). Apart, as GitHub runs the jobs, they
+            // overlap.
+            after: &["test"],
             ..step(
                 "ci-scratch",
                 Job::CiScratch,
