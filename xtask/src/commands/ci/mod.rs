@@ -1,5 +1,6 @@
-//! `cargo xtask ci`: every step CI runs, in order, then one summary with a
-//! ✅/❌ per step, its wall time, and the command that reruns a failed step.
+//! `cargo xtask ci`: every step CI runs, each job's steps in order and the
+//! jobs side by side (see [`schedule`]), then one summary with a ✅/❌ per
+//! step, its wall time, and the command that reruns a failed step.
 //!
 //! A step whose declared inputs are unchanged since its last successful run
 //! is reported as `✅ cached` and not rerun. `--matrix` and `--job` split the
