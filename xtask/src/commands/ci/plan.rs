@@ -355,7 +355,10 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
         step(
             "cross-check",
             Job::Lint,
-            vec![cross_check(ws)],
+            CROSS_TARGETS
+                .iter()
+                .map(|t| argv(&["cargo", "check", "-p", "xtask", "--target", t]))
+                .collect(),
             inputs(&[COMMON], &[Tool::Rustc]),
         ),
     ];
@@ -424,23 +427,6 @@ fn test_commands(ws: &Workspace) -> Vec<Vec<String>> {
     commands.push(own);
     commands.push(argv(&["cargo", "test", "-p", "xtask", "--doc"]));
     commands
-}
-
-/// `cross-check`: one `cargo check` for every [`CROSS_TARGETS`] triple, in
-/// `<target>/cross-check`, a target directory of its own. Nothing else builds
-/// for those triples, and the build-directory lock of the main one would
-/// make the `test` step's own cargo calls wait for it.
-fn cross_check(ws: &Workspace) -> Vec<String> {
-    let mut command = argv(&["cargo", "check", "-p", "xtask"]);
-    for t in CROSS_TARGETS {
-        command.extend(["--target".to_string(), t.to_string()]);
-    }
-    let dir = ws.target_dir.join("cross-check");
-    command.extend([
-        "--target-dir".to_string(),
-        dir.to_string_lossy().into_owned(),
-    ]);
-    command
 }
 
 /// Host triples `cross-check` type-checks xtask for, so that `cargo xtask`
