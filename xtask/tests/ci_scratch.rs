@@ -238,6 +238,17 @@ impl Scratch {
         }
     }
 
+    /// `cargo xtask <args>` in the scratch copy, with its target directory
+    /// and this checkout's build directory, not started yet.
+    fn xtask(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.args(args)
+            .current_dir(&self.root)
+            .env("CARGO_TARGET_DIR", &self.target)
+            .env("CARGO_BUILD_BUILD_DIR", build_dir());
+        cmd
+    }
+
     /// `cargo xtask ci <args>` on the scratch copy, not started yet.
     fn ci_command(&self, args: &[&str]) -> Command {
         // The linters `setup --lint` installed for this checkout lint the
@@ -247,12 +258,8 @@ impl Scratch {
             &std::env::var_os("PATH").unwrap_or_default(),
         )))
         .expect("PATH");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-        cmd.arg("ci")
-            .args(args)
-            .current_dir(&self.root)
-            .env("CARGO_TARGET_DIR", &self.target)
-            .env("CARGO_BUILD_BUILD_DIR", build_dir())
+        let mut cmd = self.xtask(&["ci"]);
+        cmd.args(args)
             .env("XTASK_CI_SCRATCH", "1")
             .env("CI", "true")
             .env("PATH", path)
@@ -304,11 +311,8 @@ fn cache_reruns_what_an_edit_touches_and_reports_parse() {
     let s = Scratch::new();
     // This test is about the cache, not about whether the tree's images
     // still fit the checked-in baseline: record the copy's own sizes first.
-    let baseline = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["size-check", "--update-baseline"])
-        .current_dir(&s.root)
-        .env("CARGO_TARGET_DIR", &s.target)
-        .env("CARGO_BUILD_BUILD_DIR", build_dir())
+    let baseline = s
+        .xtask(&["size-check", "--update-baseline"])
         .output()
         .expect("run size-check --update-baseline");
     assert!(
@@ -836,13 +840,7 @@ fn size_check_fails_without_its_budgets_or_with_an_empty_baseline() {
     }
     let s = Scratch::new();
     let size_check = || {
-        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .arg("size-check")
-            .current_dir(&s.root)
-            .env("CARGO_TARGET_DIR", &s.target)
-            .env("CARGO_BUILD_BUILD_DIR", build_dir())
-            .output()
-            .expect("run size-check");
+        let out = s.xtask(&["size-check"]).output().expect("run size-check");
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stderr).into_owned(),

@@ -398,7 +398,7 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
 
 /// xtask's test target that runs `cargo xtask ci` end to end on a scratch
 /// copy of the workspace: its scenarios run one at a time and take minutes,
-/// so it is a job of its own, beside the rest of the tests.
+/// so it is a job of its own, which GitHub runs beside the other tests.
 pub const CI_SCRATCH: &str = "ci_scratch";
 
 /// The `test` step: what plain `cargo test` runs (the default members'

@@ -3,9 +3,11 @@
 //! At most `jobs` steps run at once. A failure (without `--keep-going`) or
 //! a signal starts nothing new; the steps already running finish.
 //!
-//! Steps of different jobs share no outputs that need ordering: every step
-//! that needs firmware images builds them itself, and `cargo build` and the
-//! image copies are serialised by cargo's lock and xtask's build lock.
+//! A step also waits for the steps its [`Step::after`] names, when they are
+//! in the run: those write files it reads or writes too. Otherwise steps of
+//! different jobs need no order: every step that needs firmware images
+//! builds them itself, and `cargo build` and the image copies are
+//! serialised by cargo's lock and xtask's build lock.
 
 use std::sync::mpsc;
 
