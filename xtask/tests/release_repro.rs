@@ -1,7 +1,8 @@
-//! Reproducibility: `release --reproducible` builds `HEAD` in two clones at
-//! different paths, each with its own target directory; this test checks
-//! their SHA256SUMS itself, and that no released file or archive member
-//! holds the path of the clone it was built in.
+//! Reproducibility: `release --reproducible` builds `HEAD` twice, at two
+//! checkout paths, each with its own target directory (this checkout, when
+//! clean, and a clone; else two clones); this test checks their SHA256SUMS
+//! itself, and that no released file or archive member holds the path of
+//! the checkout it was built in.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,6 +31,16 @@ fn two_clones_at_different_paths_release_identical_files() {
         .map(PathBuf::from)
         .collect();
     assert_eq!(dists.len(), 2, "{stdout}");
+    let dirs: Vec<PathBuf> = stdout
+        .lines()
+        .filter_map(|l| {
+            l.split_once(" in ")
+                .filter(|(b, _)| b.starts_with("building "))
+        })
+        .map(|(_, dir)| PathBuf::from(dir))
+        .collect();
+    assert_eq!(dirs.len(), 2, "{stdout}");
+    assert_ne!(dirs[0], dirs[1], "two checkout paths");
     let head = String::from_utf8_lossy(
         &Command::new("git")
             .current_dir(root)
@@ -41,19 +52,25 @@ fn two_clones_at_different_paths_release_identical_files() {
     .trim()
     .to_string();
     let mut sums = Vec::new();
-    for dist in &dists {
-        let clone = dist.parent().and_then(Path::parent).unwrap();
-        assert_ne!(clone, root, "the release must be built in clones");
+    assert!(
+        dirs.iter().any(|d| d != root),
+        "at least one release is built in a clone: {dirs:?}"
+    );
+    for (dist, dir) in dists.iter().zip(&dirs) {
+        assert!(
+            dist.starts_with(dir) || dir == root,
+            "{dist:?} from {dir:?}"
+        );
         let manifest: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dist.join("dist-manifest.json")).unwrap())
                 .unwrap();
         assert_eq!(
             manifest["git_revision"],
             head.as_str(),
-            "a clean clone is not -dirty"
+            "a clean checkout is not -dirty"
         );
         // Hubris' check: nothing released names the folder it was built in.
-        let needle = clone.display().to_string();
+        let needle = dir.display().to_string();
         for entry in std::fs::read_dir(dist).unwrap() {
             let path = entry.unwrap().path();
             let name = path.file_name().unwrap().to_string_lossy().into_owned();

@@ -1,7 +1,13 @@
-//! `cargo xtask release --reproducible`: builds the release of `HEAD` in two
-//! clones at different paths, each with its own target directory, and
-//! requires byte-identical `SHA256SUMS` (the check Hubris runs by building
-//! twice). Each release also refuses images holding its clone's path.
+//! `cargo xtask release --reproducible`: builds the release of `HEAD` twice,
+//! at two checkout paths with two target directories, and requires
+//! byte-identical `SHA256SUMS` (the check Hubris runs by building twice).
+//! Each release also refuses images holding the path it was built in.
+//!
+//! A clean checkout is one of the two builds, into
+//! `<target dir>/reproducible/dist`, beside a fresh clone: its target
+//! directory is usually warm, so the check costs one cold build rather than
+//! two, and a warm build must equal a cold one. A checkout with uncommitted
+//! changes is not `HEAD`, so then two clones are built.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -20,8 +26,11 @@ use crate::workspace::Workspace;
 pub fn run() -> Result<()> {
     let ws = Workspace::load()?;
     let head = git(&ws.root, &["rev-parse", "HEAD"])?;
-    if !git(&ws.root, &["status", "--porcelain"])?.is_empty() {
-        println!("note: uncommitted changes are not part of the check; it builds {head}");
+    let clean = git(&ws.root, &["status", "--porcelain"])?.is_empty();
+    if !clean {
+        println!(
+            "note: uncommitted changes are not part of the check; it builds {head} in two clones"
+        );
     }
     // Outside the checkout, or cargo would merge this checkout's
     // `.cargo/config.toml` into the clones'. Named after the checkout so a
@@ -35,23 +44,37 @@ pub fn run() -> Result<()> {
             (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
         });
     let base = std::env::temp_dir().join(format!("embedded-xtask-reproducible-{hash:08x}"));
-    let clones = [
-        base.join("a/checkout"),
-        base.join("second/clone/at/a/deeper/path/checkout"),
-    ];
+    let mut builds = Vec::new();
+    if clean {
+        builds.push(Build::Checkout);
+    }
+    builds.push(Build::Clone(base.join("a/checkout")));
+    if !clean {
+        builds.push(Build::Clone(
+            base.join("second/clone/at/a/deeper/path/checkout"),
+        ));
+    }
     let xtask = std::env::current_exe().context("cannot locate the running xtask")?;
     let mut dists = Vec::new();
-    for clone in &clones {
-        checkout(&ws.root, &head, clone)?;
-        let dist = clone.join("target/dist");
-        println!("building {head} in {}", clone.display());
-        let sh = shell(clone)?;
-        cmd!(sh, "{xtask} release --out {dist}")
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("CARGO_BUILD_TARGET_DIR")
-            .quiet()
+    for build in &builds {
+        let (dir, dist) = match build {
+            Build::Checkout => (ws.root.clone(), ws.target_dir.join("reproducible/dist")),
+            Build::Clone(clone) => {
+                checkout(&ws.root, &head, clone)?;
+                (clone.clone(), clone.join("target/dist"))
+            }
+        };
+        println!("building {head} in {}", dir.display());
+        let sh = shell(&dir)?;
+        let mut release = cmd!(sh, "{xtask} release --out {dist}").quiet();
+        if matches!(build, Build::Clone(_)) {
+            release = release
+                .env_remove("CARGO_TARGET_DIR")
+                .env_remove("CARGO_BUILD_TARGET_DIR");
+        }
+        release
             .run()
-            .with_context(|| format!("the release in {} failed", clone.display()))?;
+            .with_context(|| format!("the release in {} failed", dir.display()))?;
         println!("built: {}", dist.display());
         dists.push(dist);
     }
@@ -75,10 +98,18 @@ pub fn run() -> Result<()> {
     }
     print!("{}", sums[0]);
     println!(
-        "reproducible: identical {} for {head} from two checkout paths",
+        "reproducible: identical {} for {head} from two checkout paths and target directories",
         checksums::FILE_NAME
     );
     Ok(())
+}
+
+/// Where one of the two releases is built.
+enum Build {
+    /// This checkout, clean, with its own target directory.
+    Checkout,
+    /// A clean clone of `HEAD` at this folder, with `target/` inside it.
+    Clone(PathBuf),
 }
 
 /// A clean checkout of `head` at `dir`: a fresh clone of `source`, or an
