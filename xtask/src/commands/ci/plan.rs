@@ -242,12 +242,23 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
         },
         Step {
             libtest: true,
-            // Both share this checkout's build directory; side by side, each
-            // waits on its lock while the other compiles, and together they
-            // take longer than one after the other (measured with
-            // `cargo xtask bench ci`). Apart, as GitHub runs the jobs, they
-            // overlap.
-            after: &["test"],
+            // The scratch copy shares this checkout's build directory. Side
+            // by side with `test`, each waits on its lock while the other
+            // compiles, and together they take longer than one after the
+            // other (measured with `cargo xtask bench ci`). The copy's
+            // `--remap-path-prefix` flags name its own root, so its firmware
+            // builds rebuild the registry crates this checkout's firmware
+            // steps link: it comes after them too. Apart, as GitHub runs
+            // the jobs, they overlap.
+            after: &[
+                "test",
+                "build",
+                "qemu",
+                "qemu-7.2",
+                "size-check",
+                "native",
+                "release",
+            ],
             ..step(
                 "ci-scratch",
                 Job::CiScratch,
@@ -355,10 +366,16 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
         step(
             "cross-check",
             Job::Lint,
-            CROSS_TARGETS
-                .iter()
-                .map(|t| argv(&["cargo", "check", "-p", "xtask", "--target", t]))
-                .collect(),
+            // One cargo call for both triples: one build-directory lock,
+            // the host build scripts and proc macros built once, and each
+            // triple's dependencies checked while the other's wait.
+            vec![argv(
+                &[
+                    &["cargo", "check", "-p", "xtask"][..],
+                    &CROSS_TARGETS.map(|t| ["--target", t]).concat(),
+                ]
+                .concat(),
+            )],
             inputs(&[COMMON], &[Tool::Rustc]),
         ),
     ];
