@@ -56,8 +56,9 @@ pub struct Args {
     /// HEAD and equal `v<workspace version>`.
     #[arg(long, value_name = "TAG", num_args = 0..=1)]
     pub tag: Option<Option<String>>,
-    /// Build the release of HEAD in two clones at different paths and
-    /// require byte-identical SHA256SUMS.
+    /// Build the release of HEAD twice, at two checkout paths (this clean
+    /// checkout and a fresh clone, or two clones when the checkout has
+    /// uncommitted changes), and require byte-identical SHA256SUMS.
     #[arg(long, conflicts_with_all = ["out", "verify", "sign", "notes", "tag"])]
     pub reproducible: bool,
 }
