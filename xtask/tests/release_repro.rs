@@ -80,7 +80,7 @@ fn two_clones_at_different_paths_release_identical_files() {
             }
             for (what, bytes) in blobs {
                 assert!(
-                    !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                    memchr::memmem::find(&bytes, needle.as_bytes()).is_none(),
                     "{what} contains the checkout path {needle}"
                 );
             }

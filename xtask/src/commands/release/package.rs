@@ -291,7 +291,7 @@ impl Release<'_> {
 /// runs on its archives.
 fn contains_path(haystack: &[u8], path: &Path) -> bool {
     let needle = path.as_os_str().as_encoded_bytes();
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+    !needle.is_empty() && memchr::memmem::find(haystack, needle).is_some()
 }
 
 /// `rustc -V` as run from the workspace root, so the toolchain pinned in
