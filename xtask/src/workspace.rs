@@ -17,12 +17,6 @@ pub struct Workspace {
     pub metadata: Metadata,
 }
 
-/// The target and build directories of the lint job's cargo calls.
-pub struct LintDirs {
-    pub target: PathBuf,
-    pub build: PathBuf,
-}
-
 impl Workspace {
     /// Runs `cargo metadata --no-deps` for the workspace around the current
     /// directory, so one xtask binary can drive another checkout of the
@@ -55,25 +49,6 @@ impl Workspace {
             target_dir: metadata.target_directory.clone().into_std_path_buf(),
             metadata,
         })
-    }
-
-    /// Where `clippy` and `cross-check` build: `lint/` under the target
-    /// directory and under the build directory (cargo's `build.build-dir`,
-    /// by default the target directory).
-    ///
-    /// Check builds share only host build scripts and proc macros with the
-    /// other builds. Cargo locks a build directory for a whole build, so in
-    /// the shared one their minutes of checking would stall every other
-    /// job's cargo call, a no-op included, for as long.
-    pub fn lint_dirs(&self) -> LintDirs {
-        let build = self.metadata.build_directory.as_ref().map_or_else(
-            || self.target_dir.clone(),
-            |d| d.clone().into_std_path_buf(),
-        );
-        LintDirs {
-            target: self.target_dir.join("lint"),
-            build: build.join("lint"),
-        }
     }
 
     /// `qemu/`: boards, test manifest, expected transcripts, budgets.

@@ -1,7 +1,6 @@
 //! `cargo xtask clippy`: clippy with `-D warnings` on the host crates (the
 //! workspace's default members) and on every firmware package built for the
-//! boards, per board, with that board's feature, in the lint directories
-//! ([`Workspace::lint_dirs`]).
+//! boards, per board, with that board's feature.
 
 use anyhow::{Context, Result};
 use xshell::cmd;
@@ -37,10 +36,7 @@ fn clippy(ws: &Workspace, args: &[String]) -> Result<()> {
     println!("$ {shown}");
     let sh = shell(&ws.root)?;
     let cargo = cargo();
-    let dirs = ws.lint_dirs();
     cmd!(sh, "{cargo} clippy {args...} -- -D warnings")
-        .env("CARGO_TARGET_DIR", &dirs.target)
-        .env("CARGO_BUILD_BUILD_DIR", &dirs.build)
         .quiet()
         .run()
         .with_context(|| format!("`{shown}` failed"))

@@ -8,7 +8,6 @@
 
 pub mod bench;
 mod cache;
-mod cross_check;
 mod exec;
 mod gh_release;
 mod inputs;
@@ -89,10 +88,6 @@ enum Check {
     },
     /// Publish `<target_dir>/dist` as the GitHub release of `$GITHUB_REF_NAME`.
     GhRelease,
-    /// `cargo check -p xtask` for Windows and macOS, in the lint
-    /// directories.
-    #[command(name = "cross-check")]
-    ForeignHosts,
     /// The QEMU suite on Debian 12's QEMU 7.2, unpacked in `.cache/qemu-7.2`
     /// by `cargo xtask setup`.
     #[command(name = "qemu-7.2")]
@@ -117,7 +112,6 @@ pub fn run(args: Args) -> Result<()> {
         Some(Check::Audit) => return lint::audit(&ws),
         Some(Check::GhRelease) => return gh_release::gh_release(&ws),
         Some(Check::Qemu72) => return qemu72::run(&ws),
-        Some(Check::ForeignHosts) => return cross_check::run(&ws),
         Some(Check::Fuzz { seconds }) => return crate::fuzz::run_all(&ws, seconds),
         Some(Check::Report { merge, out }) => return merge::merge(&ws, &merge, out.as_deref()),
         None => {}

@@ -366,7 +366,16 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
         step(
             "cross-check",
             Job::Lint,
-            vec![argv(&["cargo", "xtask", "ci", "cross-check"])],
+            // One cargo call for both triples: one build-directory lock,
+            // the host build scripts and proc macros built once, and each
+            // triple's dependencies checked while the other's wait.
+            vec![argv(
+                &[
+                    &["cargo", "check", "-p", "xtask"][..],
+                    &CROSS_TARGETS.map(|t| ["--target", t]).concat(),
+                ]
+                .concat(),
+            )],
             inputs(&[COMMON], &[Tool::Rustc]),
         ),
     ];
