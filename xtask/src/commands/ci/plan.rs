@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use crate::cmd::shell_words;
+use crate::commands::native;
 use crate::workspace::Workspace;
 
 /// Files every step depends on: the manifests, the toolchain pin, cargo's
@@ -419,31 +420,42 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
 pub const CI_SCRATCH: &str = "ci_scratch";
 
 /// The `test` step: what plain `cargo test` runs (the default members'
-/// unit, integration and doc tests) but xtask's [`CI_SCRATCH`] target, as
-/// one `cargo test -p …` for the other default members, then xtask's
-/// library, binaries and other test targets, then its doc tests.
+/// unit, integration and doc tests) but xtask's [`CI_SCRATCH`] target and
+/// the packages the native step tests ([`native::TESTED_PACKAGES`]), as one
+/// `cargo test` with the libraries, binaries and test targets named, then
+/// the doc tests.
+///
+/// Both select the same packages, whose dependencies' features unify as
+/// `cargo xtask`'s do: cargo unifies features over the selected packages,
+/// and another selection builds serde, syn, toml and what depends on them
+/// a second time with other features.
 fn test_commands(ws: &Workspace) -> Vec<Vec<String>> {
-    let members = ws.metadata.workspace_default_packages();
-    let mut others = argv(&["cargo", "test"]);
-    for p in members.iter().filter(|p| p.name.as_str() != "xtask") {
-        others.extend(["-p".to_string(), p.name.to_string()]);
+    let members: Vec<_> = ws
+        .metadata
+        .workspace_default_packages()
+        .into_iter()
+        .filter(|p| !native::TESTED_PACKAGES.contains(&p.name.as_str()))
+        .collect();
+    let mut select = argv(&["cargo", "test"]);
+    for p in &members {
+        select.extend(["-p".to_string(), p.name.to_string()]);
     }
-    let mut commands = Vec::new();
-    if others.len() > 2 {
-        commands.push(others);
+    let mut tests = select.clone();
+    tests.extend(argv(&["--lib", "--bins"]));
+    let mut names: Vec<&str> = members
+        .iter()
+        .flat_map(|p| p.targets.iter().map(move |t| (p, t)))
+        .filter(|(p, t)| t.is_test() && !(p.name.as_str() == "xtask" && t.name == CI_SCRATCH))
+        .map(|(_, t)| t.name.as_str())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        tests.extend(["--test".to_string(), name.to_string()]);
     }
-    let Some(xtask) = members.iter().find(|p| p.name.as_str() == "xtask") else {
-        return commands;
-    };
-    let mut own = argv(&["cargo", "test", "-p", "xtask", "--lib", "--bins"]);
-    for t in &xtask.targets {
-        if t.is_test() && t.name != CI_SCRATCH {
-            own.extend(["--test".to_string(), t.name.clone()]);
-        }
-    }
-    commands.push(own);
-    commands.push(argv(&["cargo", "test", "-p", "xtask", "--doc"]));
-    commands
+    let mut doc = select;
+    doc.push("--doc".to_string());
+    vec![tests, doc]
 }
 
 /// Host triples `cross-check` type-checks xtask for, so that `cargo xtask`

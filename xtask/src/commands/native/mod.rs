@@ -81,6 +81,11 @@ impl Gpu {
 /// The package, its build-time variable and the target used to type-check
 /// Metal off macOS.
 const PACKAGE: &str = "native";
+
+/// The packages whose tests the native step runs (`cargo test -p dsp -p
+/// native`, with the fatbin when nvcc built one); the `test` step leaves
+/// them to it.
+pub const TESTED_PACKAGES: [&str; 2] = ["dsp", PACKAGE];
 const FATBIN_ENV: &str = "NATIVE_CUDA_FATBIN";
 const METAL_CHECK_TARGET: &str = "aarch64-apple-darwin";
 
@@ -220,8 +225,9 @@ fn status_ok(cmd: Cmd<'_>, what: &str) -> Result<()> {
 /// the probe-status tests (and GPU conformance where a device is ready).
 fn cargo_tests(sh: &Shell, fatbin: Option<&Path>) -> Result<()> {
     let cargo = cargo();
+    let packages = TESTED_PACKAGES.map(|p| ["-p", p]).concat();
     status_ok(
-        with_fatbin(cmd!(sh, "{cargo} test -p dsp -p {PACKAGE}"), fatbin),
+        with_fatbin(cmd!(sh, "{cargo} test {packages...}"), fatbin),
         "`cargo test -p dsp -p native`",
     )
 }
