@@ -36,6 +36,9 @@ const STEP_ENV: &[&str] = &["SOURCE_DATE_EPOCH"];
 pub enum Job {
     Lint,
     Test,
+    /// xtask's QEMU integration tests ([`QEMU_TESTS`]).
+    #[serde(rename = "test-qemu")]
+    TestQemu,
     /// xtask's end-to-end ci tests ([`CI_SCRATCH`]).
     #[serde(rename = "ci-scratch")]
     CiScratch,
@@ -60,6 +63,7 @@ impl Job {
         match self {
             Self::Lint => "lint",
             Self::Test => "test",
+            Self::TestQemu => "test-qemu",
             Self::CiScratch => "ci-scratch",
             Self::Firmware => "firmware",
             Self::Qemu => "qemu",
@@ -91,7 +95,11 @@ impl Job {
     /// The container image the job runs in on GitHub, `None` for the runner
     /// itself: the jobs that run QEMU use [`QEMU_CONTAINER`].
     pub fn container(self) -> Option<&'static str> {
-        matches!(self, Self::Test | Self::CiScratch | Self::Firmware).then_some(QEMU_CONTAINER)
+        matches!(
+            self,
+            Self::Test | Self::TestQemu | Self::CiScratch | Self::Firmware
+        )
+        .then_some(QEMU_CONTAINER)
     }
 }
 
@@ -243,6 +251,24 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
         },
         Step {
             libtest: true,
+            ..step(
+                "test-qemu",
+                Job::TestQemu,
+                vec![
+                    [
+                        argv(&["cargo", "test", "-p", "xtask"]),
+                        QEMU_TESTS
+                            .iter()
+                            .flat_map(|t| ["--test".to_string(), t.to_string()])
+                            .collect(),
+                    ]
+                    .concat(),
+                ],
+                inputs(&[&["**"]], &[Tool::Rustc, Tool::Qemu, Tool::Nvcc]),
+            )
+        },
+        Step {
+            libtest: true,
             // The scratch copy shares this checkout's build directory. Side
             // by side with `test`, each waits on its lock while the other
             // compiles, and together they take longer than one after the
@@ -253,6 +279,7 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
             // the jobs, they overlap.
             after: &[
                 "test",
+                "test-qemu",
                 "build",
                 "qemu",
                 "qemu-7.2",
@@ -287,7 +314,7 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
             outputs: vec![qemu_junit.clone(), qemu_json.clone()],
             junit: Some(qemu_junit.clone()),
             // `cargo test` runs suites that write the default reports too.
-            after: &["test"],
+            after: &["test", "test-qemu"],
             ..step(
                 "qemu",
                 Job::Qemu,
@@ -317,7 +344,7 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
         Step {
             outputs: vec![reports.join("size.md"), reports.join("size.json")],
             // The stack peaks come from this run's `qemu.json`.
-            after: &["test", "qemu"],
+            after: &["test", "test-qemu", "qemu"],
             ..step(
                 "size-check",
                 Job::Firmware,
@@ -414,13 +441,20 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
     steps
 }
 
+/// xtask's test targets that run QEMU, build the defmt and coverage
+/// helpers and run whole suites: the longest of the `test` step's targets,
+/// so a step of their own runs them beside the rest (a job of its own on
+/// GitHub).
+pub const QEMU_TESTS: [&str; 2] = ["qemu", "qemu_sources"];
+
 /// xtask's test target that runs `cargo xtask ci` end to end on a scratch
 /// copy of the workspace: its scenarios run one at a time and take minutes,
 /// so it is a job of its own, which GitHub runs beside the other tests.
 pub const CI_SCRATCH: &str = "ci_scratch";
 
 /// The `test` step: what plain `cargo test` runs (the default members'
-/// unit, integration and doc tests) but xtask's [`CI_SCRATCH`] target and
+/// unit, integration and doc tests) but xtask's [`CI_SCRATCH`] and
+/// [`QEMU_TESTS`] targets and
 /// the packages the native step tests ([`native::TESTED_PACKAGES`]), as one
 /// `cargo test` with the libraries, binaries and test targets named, then
 /// the doc tests.
@@ -445,7 +479,11 @@ fn test_commands(ws: &Workspace) -> Vec<Vec<String>> {
     let mut names: Vec<&str> = members
         .iter()
         .flat_map(|p| p.targets.iter().map(move |t| (p, t)))
-        .filter(|(p, t)| t.is_test() && !(p.name.as_str() == "xtask" && t.name == CI_SCRATCH))
+        .filter(|(p, t)| {
+            let own = p.name.as_str() == "xtask"
+                && (t.name == CI_SCRATCH || QEMU_TESTS.contains(&t.name.as_str()));
+            t.is_test() && !own
+        })
         .map(|(_, t)| t.name.as_str())
         .collect();
     names.sort_unstable();
