@@ -394,9 +394,9 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
         step(
             "cross-check",
             Job::Lint,
-            // One cargo call for both triples: one build-directory lock,
-            // the host build scripts and proc macros built once, and each
-            // triple's dependencies checked while the other's wait.
+            // One cargo call for both triples: the build-directory lock is
+            // taken once, and one job queue lets either triple's crates use
+            // the cores while the other's wait on a dependency.
             vec![argv(
                 &[
                     &["cargo", "check", "-p", "xtask"][..],
