@@ -222,6 +222,9 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
         i.exclude = vec!["**/*.md", ".github/**", "ci-docker/**", ".ci/**"];
         i
     };
+    // Tests read anything, the workflows and the CI image included, and run
+    // QEMU and nvcc.
+    let tests_read_anything = inputs(&[&["**"]], &[Tool::Rustc, Tool::Qemu, Tool::Nvcc]);
     let mut steps = vec![
         step(
             "fmt",
@@ -244,9 +247,7 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
                 "test",
                 Job::Test,
                 test_commands(ws),
-                // Tests read anything, the workflows and the CI image included,
-                // and run QEMU and nvcc.
-                inputs(&[&["**"]], &[Tool::Rustc, Tool::Qemu, Tool::Nvcc]),
+                tests_read_anything.clone(),
             )
         },
         Step {
@@ -254,17 +255,8 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
             ..step(
                 "test-qemu",
                 Job::TestQemu,
-                vec![
-                    [
-                        argv(&["cargo", "test", "-p", "xtask"]),
-                        QEMU_TESTS
-                            .iter()
-                            .flat_map(|t| ["--test".to_string(), t.to_string()])
-                            .collect(),
-                    ]
-                    .concat(),
-                ],
-                inputs(&[&["**"]], &[Tool::Rustc, Tool::Qemu, Tool::Nvcc]),
+                vec![xtask_tests(&QEMU_TESTS)],
+                tests_read_anything.clone(),
             )
         },
         Step {
@@ -290,10 +282,8 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
             ..step(
                 "ci-scratch",
                 Job::CiScratch,
-                vec![argv(&[
-                    "cargo", "test", "-p", "xtask", "--test", CI_SCRATCH,
-                ])],
-                inputs(&[&["**"]], &[Tool::Rustc, Tool::Qemu, Tool::Nvcc]),
+                vec![xtask_tests(&[CI_SCRATCH])],
+                tests_read_anything,
             )
         },
         step(
@@ -454,10 +444,9 @@ pub const CI_SCRATCH: &str = "ci_scratch";
 
 /// The `test` step: what plain `cargo test` runs (the default members'
 /// unit, integration and doc tests) but xtask's [`CI_SCRATCH`] and
-/// [`QEMU_TESTS`] targets and
-/// the packages the native step tests ([`native::TESTED_PACKAGES`]), as one
-/// `cargo test` with the libraries, binaries and test targets named, then
-/// the doc tests.
+/// [`QEMU_TESTS`] targets and the packages the native step tests
+/// ([`native::TESTED_PACKAGES`]), as one `cargo test` with the libraries,
+/// binaries and test targets named, then the doc tests.
 ///
 /// Both select the same packages, whose dependencies' features unify as
 /// `cargo xtask`'s do: cargo unifies features over the selected packages,
@@ -494,6 +483,15 @@ fn test_commands(ws: &Workspace) -> Vec<Vec<String>> {
     let mut doc = select;
     doc.push("--doc".to_string());
     vec![tests, doc]
+}
+
+/// `cargo test -p xtask --test <each of targets>`.
+fn xtask_tests(targets: &[&str]) -> Vec<String> {
+    let mut argv = argv(&["cargo", "test", "-p", "xtask"]);
+    for t in targets {
+        argv.extend(["--test".to_string(), t.to_string()]);
+    }
+    argv
 }
 
 /// Host triples `cross-check` type-checks xtask for, so that `cargo xtask`

@@ -226,9 +226,10 @@ fn status_ok(cmd: Cmd<'_>, what: &str) -> Result<()> {
 fn cargo_tests(sh: &Shell, fatbin: Option<&Path>) -> Result<()> {
     let cargo = cargo();
     let packages = TESTED_PACKAGES.map(|p| ["-p", p]).concat();
+    let shown = format!("`cargo test {}`", packages.join(" "));
     status_ok(
         with_fatbin(cmd!(sh, "{cargo} test {packages...}"), fatbin),
-        "`cargo test -p dsp -p native`",
+        &shown,
     )
 }
 

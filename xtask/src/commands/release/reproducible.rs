@@ -44,16 +44,15 @@ pub fn run() -> Result<()> {
             (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
         });
     let base = std::env::temp_dir().join(format!("embedded-xtask-reproducible-{hash:08x}"));
-    let mut builds = Vec::new();
-    if clean {
-        builds.push(Build::Checkout);
-    }
-    builds.push(Build::Clone(base.join("a/checkout")));
-    if !clean {
-        builds.push(Build::Clone(
-            base.join("second/clone/at/a/deeper/path/checkout"),
-        ));
-    }
+    let clone = Build::Clone(base.join("a/checkout"));
+    let builds = if clean {
+        [Build::Checkout, clone]
+    } else {
+        [
+            clone,
+            Build::Clone(base.join("second/clone/at/a/deeper/path/checkout")),
+        ]
+    };
     let xtask = std::env::current_exe().context("cannot locate the running xtask")?;
     let mut dists = Vec::new();
     for build in &builds {
