@@ -411,7 +411,12 @@ fn reject_build_fields(at: &Locator<'_>, name: &str, e: &Entry) -> Result<()> {
     }
 }
 
-/// `manifest_path`, resolved against `dir`: an existing `Cargo.toml`.
+/// `manifest_path`, resolved against `dir`: an existing `Cargo.toml`, as
+/// its canonical path. A project's build directory is named after that
+/// path (see `cargo::Project::External`), so `../x/Cargo.toml` from
+/// `qemu/` and `x/Cargo.toml` from the root share one build.
+///
+/// Errors: the path names no `Cargo.toml`, or none exists there.
 fn cargo_toml(at: &Locator<'_>, name: &str, m: &Spanned<String>, dir: &Path) -> Result<PathBuf> {
     let path = dir.join(m.get_ref());
     let here = at.at(m.span());
@@ -424,7 +429,12 @@ fn cargo_toml(at: &Locator<'_>, name: &str, m: &Spanned<String>, dir: &Path) -> 
             path.display()
         );
     }
-    Ok(path)
+    std::fs::canonicalize(&path).with_context(|| {
+        format!(
+            "{here}: test `{name}`: cannot resolve manifest_path {}",
+            path.display()
+        )
+    })
 }
 
 /// The board an `elf` without `boards` runs on: the one `--elf` picks.
