@@ -5,7 +5,7 @@
 //! display follow [`Look`]: no colour with `NO_COLOR`, neither on a `dumb`
 //! terminal.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
@@ -155,10 +155,5 @@ impl StepLine<'_> {
 
 /// `HH:MM:SS` UTC, for plain lines.
 fn clock() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-        % 86_400;
-    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+    chrono::Utc::now().format("%H:%M:%S").to_string()
 }

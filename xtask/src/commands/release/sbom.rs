@@ -68,12 +68,13 @@ pub fn generate(
             .into_iter()
             .map(|(r, deps)| json!({ "ref": r, "dependsOn": deps })),
     );
+    let timestamp = rfc3339(provenance.source_date_epoch)?;
     let sbom = json!({
         "bomFormat": "CycloneDX",
         "specVersion": "1.5",
         "version": 1,
         "metadata": {
-            "timestamp": rfc3339(provenance.source_date_epoch),
+            "timestamp": timestamp,
             "tools": { "components": [{
                 "type": "application",
                 "name": "cargo-xtask",
@@ -216,26 +217,20 @@ fn lock_checksums(ws: &Workspace) -> Result<BTreeMap<(String, String), String>> 
     Ok(sums)
 }
 
-/// `YYYY-MM-DDThh:mm:ssZ` for seconds since the Unix epoch (proleptic
-/// Gregorian calendar, days-from-civil inverse by H. Hinnant).
-pub fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+/// `YYYY-MM-DDThh:mm:ssZ` (RFC 3339, UTC, whole seconds), as CycloneDX
+/// 1.5's `metadata.timestamp` takes it, for `secs` seconds since the Unix
+/// epoch.
+///
+/// Errors: `secs` lies past the last date chrono represents (the year
+/// 262 142).
+fn rfc3339(secs: u64) -> Result<String> {
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .with_context(|| {
+            format!("SOURCE_DATE_EPOCH={secs} is past the last date an SBOM timestamp can hold")
+        })
 }
 
 #[cfg(test)]
@@ -244,8 +239,17 @@ mod tests {
 
     #[test]
     fn timestamps_match_known_dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(0).unwrap(), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400).unwrap(), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000).unwrap(), "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn an_epoch_past_the_calendar_is_an_error_naming_it() {
+        let err = rfc3339(u64::MAX).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("SOURCE_DATE_EPOCH={}", u64::MAX)),
+            "{err}"
+        );
     }
 }
