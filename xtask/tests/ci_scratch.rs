@@ -432,12 +432,18 @@ fn check_reports(s: &Scratch) {
 /// One way to break each stage, each through the files that stage reads.
 fn inject(s: &Scratch, stage: &str) {
     match stage {
-        "fmt" => s.append("firmware/kernel/src/lib.rs", "\npub fn   injected( ) {}\n"),
+        // A new test file of the kernel rather than its library: the next
+        // scenario's copy then drops it without making cargo rebuild and
+        // relink every image (the firmware never compiles kernel tests).
+        "fmt" => s.write(
+            "firmware/kernel/tests/injected_fmt.rs",
+            "#[test]\nfn   injected( ) {}\n",
+        ),
         "clippy" => {
             host_build_only_the_kernel(s);
-            s.append(
-                "firmware/kernel/src/lib.rs",
-                "\n/// Injected.\npub fn injected_clippy(x: u32) -> bool {\n    x == x\n}\n",
+            s.write(
+                "firmware/kernel/tests/injected_clippy.rs",
+                "/// Injected.\npub fn injected_clippy(x: u32) -> bool {\n    x == x\n}\n",
             );
         }
         "test" => {
@@ -447,8 +453,9 @@ fn inject(s: &Scratch, stage: &str) {
                 "#[test]\nfn injected_failure() {\n    assert_eq!(1 + 1, 3, \"injected test failure\");\n}\n",
             );
         }
+        // One image's source, for the same reason.
         "build" => s.append(
-            "firmware/kernel/src/lib.rs",
+            "firmware/tests/src/bin/sched.rs",
             "\n#[cfg(target_os = \"none\")]\ncompile_error!(\"injected build failure\");\n",
         ),
         "qemu" => {
