@@ -429,7 +429,7 @@ fn cargo_toml(at: &Locator<'_>, name: &str, m: &Spanned<String>, dir: &Path) -> 
             path.display()
         );
     }
-    std::fs::canonicalize(&path).with_context(|| {
+    dunce::canonicalize(&path).with_context(|| {
         format!(
             "{here}: test `{name}`: cannot resolve manifest_path {}",
             path.display()
