@@ -416,7 +416,8 @@ fn reject_build_fields(at: &Locator<'_>, name: &str, e: &Entry) -> Result<()> {
 /// path (see `cargo::Project::External`), so `../x/Cargo.toml` from
 /// `qemu/` and `x/Cargo.toml` from the root share one build.
 ///
-/// Errors: the path names no `Cargo.toml`, or none exists there.
+/// Errors: the path names no `Cargo.toml`, none exists there, or it cannot
+/// be resolved.
 fn cargo_toml(at: &Locator<'_>, name: &str, m: &Spanned<String>, dir: &Path) -> Result<PathBuf> {
     let path = dir.join(m.get_ref());
     let here = at.at(m.span());
