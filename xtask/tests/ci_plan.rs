@@ -97,6 +97,7 @@ fn plain_ci_runs_the_steps_in_order() {
         "fmt",
         "clippy",
         "test",
+        "test-crash-repro",
         "test-qemu",
         "ci-scratch",
         "build",
@@ -151,7 +152,13 @@ fn matrix_is_written_to_github_output() {
         .collect();
     assert_eq!(
         in_container,
-        ["test", "test-qemu", "ci-scratch", "firmware"],
+        [
+            "test",
+            "test-crash-repro",
+            "test-qemu",
+            "ci-scratch",
+            "firmware"
+        ],
         "the jobs that run QEMU"
     );
     let _ = std::fs::remove_dir_all(&dir);

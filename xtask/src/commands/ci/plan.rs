@@ -36,6 +36,9 @@ const STEP_ENV: &[&str] = &["SOURCE_DATE_EPOCH"];
 pub enum Job {
     Lint,
     Test,
+    /// xtask's crash and reproducibility tests ([`CRASH_REPRO_TESTS`]).
+    #[serde(rename = "test-crash-repro")]
+    TestCrashRepro,
     /// xtask's QEMU integration tests ([`QEMU_TESTS`]).
     #[serde(rename = "test-qemu")]
     TestQemu,
@@ -63,6 +66,7 @@ impl Job {
         match self {
             Self::Lint => "lint",
             Self::Test => "test",
+            Self::TestCrashRepro => "test-crash-repro",
             Self::TestQemu => "test-qemu",
             Self::CiScratch => "ci-scratch",
             Self::Firmware => "firmware",
@@ -97,7 +101,7 @@ impl Job {
     pub fn container(self) -> Option<&'static str> {
         matches!(
             self,
-            Self::Test | Self::TestQemu | Self::CiScratch | Self::Firmware
+            Self::Test | Self::TestCrashRepro | Self::TestQemu | Self::CiScratch | Self::Firmware
         )
         .then_some(QEMU_CONTAINER)
     }
@@ -250,6 +254,17 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
                 tests_read_anything.clone(),
             )
         },
+        // Before `test-qemu` in plan order, so that the core `clippy` frees
+        // takes it while `test` runs, and `test-qemu` follows `test`.
+        Step {
+            libtest: true,
+            ..step(
+                "test-crash-repro",
+                Job::TestCrashRepro,
+                vec![xtask_tests(&CRASH_REPRO_TESTS)],
+                tests_read_anything.clone(),
+            )
+        },
         Step {
             libtest: true,
             ..step(
@@ -271,6 +286,7 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
             // the jobs, they overlap.
             after: &[
                 "test",
+                "test-crash-repro",
                 "test-qemu",
                 "build",
                 "qemu",
@@ -304,7 +320,7 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
             outputs: vec![qemu_junit.clone(), qemu_json.clone()],
             junit: Some(qemu_junit.clone()),
             // `cargo test` runs suites that write the default reports too.
-            after: &["test", "test-qemu"],
+            after: &["test", "test-crash-repro", "test-qemu"],
             ..step(
                 "qemu",
                 Job::Qemu,
@@ -334,7 +350,7 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
         Step {
             outputs: vec![reports.join("size.md"), reports.join("size.json")],
             // The stack peaks come from this run's `qemu.json`.
-            after: &["test", "test-qemu", "qemu"],
+            after: &["test", "test-crash-repro", "test-qemu", "qemu"],
             ..step(
                 "size-check",
                 Job::Firmware,
@@ -437,14 +453,22 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
 /// GitHub).
 pub const QEMU_TESTS: [&str; 2] = ["qemu", "qemu_sources"];
 
+/// xtask's test targets that rerun whole commands on the workspace: the
+/// crash tests kill `ci`, `qemu`, `size-check` and `release` at every fault
+/// point, one kill at a time, and the reproducibility test releases `HEAD`
+/// in two checkouts. Each is one long test on about one core, so a step of
+/// their own runs them beside `test` rather than after its other targets
+/// (`cargo test` runs test targets one after another).
+pub const CRASH_REPRO_TESTS: [&str; 2] = ["fault_injection", "release_repro"];
+
 /// xtask's test target that runs `cargo xtask ci` end to end on a scratch
 /// copy of the workspace: its scenarios run one at a time and take minutes,
 /// so it is a job of its own, which GitHub runs beside the other tests.
 pub const CI_SCRATCH: &str = "ci_scratch";
 
 /// The `test` step: what plain `cargo test` runs (the default members'
-/// unit, integration and doc tests) but xtask's [`CI_SCRATCH`] and
-/// [`QEMU_TESTS`] targets and the packages the native step tests
+/// unit, integration and doc tests) but xtask's [`CI_SCRATCH`],
+/// [`CRASH_REPRO_TESTS`] and [`QEMU_TESTS`] targets and the packages the native step tests
 /// ([`native::TESTED_PACKAGES`]), as one `cargo test` with the libraries,
 /// binaries and test targets named, then the doc tests.
 ///
@@ -469,8 +493,11 @@ fn test_commands(ws: &Workspace) -> Vec<Vec<String>> {
         .iter()
         .flat_map(|p| p.targets.iter().map(move |t| (p, t)))
         .filter(|(p, t)| {
+            let name = t.name.as_str();
             let own = p.name.as_str() == "xtask"
-                && (t.name == CI_SCRATCH || QEMU_TESTS.contains(&t.name.as_str()));
+                && (name == CI_SCRATCH
+                    || QEMU_TESTS.contains(&name)
+                    || CRASH_REPRO_TESTS.contains(&name));
             t.is_test() && !own
         })
         .map(|(_, t)| t.name.as_str())
