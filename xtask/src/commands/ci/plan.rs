@@ -467,10 +467,10 @@ pub const CRASH_REPRO_TESTS: [&str; 2] = ["fault_injection", "release_repro"];
 pub const CI_SCRATCH: &str = "ci_scratch";
 
 /// The `test` step: what plain `cargo test` runs (the default members'
-/// unit, integration and doc tests) but xtask's [`CI_SCRATCH`],
-/// [`CRASH_REPRO_TESTS`] and [`QEMU_TESTS`] targets and the packages the native step tests
-/// ([`native::TESTED_PACKAGES`]), as one `cargo test` with the libraries,
-/// binaries and test targets named, then the doc tests.
+/// unit, integration and doc tests) but xtask's [`QEMU_TESTS`],
+/// [`CRASH_REPRO_TESTS`] and [`CI_SCRATCH`] targets and the packages the
+/// native step tests ([`native::TESTED_PACKAGES`]), as one `cargo test`
+/// with the libraries, binaries and test targets named, then the doc tests.
 ///
 /// Both select the same packages, whose dependencies' features unify as
 /// `cargo xtask`'s do: cargo unifies features over the selected packages,
@@ -489,15 +489,13 @@ fn test_commands(ws: &Workspace) -> Vec<Vec<String>> {
     }
     let mut tests = select.clone();
     tests.extend(argv(&["--lib", "--bins"]));
+    // xtask's test targets that steps of their own run.
+    let own_step = [&QEMU_TESTS[..], &CRASH_REPRO_TESTS, &[CI_SCRATCH]].concat();
     let mut names: Vec<&str> = members
         .iter()
         .flat_map(|p| p.targets.iter().map(move |t| (p, t)))
         .filter(|(p, t)| {
-            let name = t.name.as_str();
-            let own = p.name.as_str() == "xtask"
-                && (name == CI_SCRATCH
-                    || QEMU_TESTS.contains(&name)
-                    || CRASH_REPRO_TESTS.contains(&name));
+            let own = p.name.as_str() == "xtask" && own_step.contains(&t.name.as_str());
             t.is_test() && !own
         })
         .map(|(_, t)| t.name.as_str())
