@@ -42,6 +42,8 @@ pub struct Hasher<'a> {
     files: Vec<String>,
     digests: HashMap<String, String>,
     tools: HashMap<Tool, String>,
+    /// `HEAD`'s commit, read when a step first needs it.
+    head: Option<String>,
     /// The inputs of every step: environment variables and cargo and
     /// rustup files, as `(tag, value)` fields.
     common: Vec<(&'static str, String)>,
@@ -61,6 +63,7 @@ impl<'a> Hasher<'a> {
             files,
             digests: HashMap::new(),
             tools: HashMap::new(),
+            head: None,
             common: common_fields(&ws.root, &inputs::process_env())?,
         })
     }
@@ -92,6 +95,10 @@ impl<'a> Hasher<'a> {
         for &tool in &step.inputs.tools {
             let version = self.tool_version(tool);
             field(&mut h, "tool", &version);
+        }
+        if step.inputs.head {
+            let head = self.head.get_or_insert_with(|| head_commit(&self.ws.root));
+            field(&mut h, "head", head);
         }
         let matched: Vec<String> = self
             .files
@@ -130,6 +137,13 @@ impl<'a> Hasher<'a> {
         self.tools.insert(tool, version.clone());
         version
     }
+}
+
+/// `HEAD`'s full commit hash in `root`, or a marker saying why there is
+/// none: the step then fails on its own (`release --reproducible` needs a
+/// commit), and a failure is never stored.
+fn head_commit(root: &Path) -> String {
+    crate::git::head(root).unwrap_or_else(|e| format!("no HEAD: {e:#}"))
 }
 
 /// The `(tag, value)` fields of [`inputs::sources`] for commands run in
@@ -454,6 +468,54 @@ mod tests {
             "-j --jobserver-auth=fifo:/tmp/x".into(),
         );
         assert_eq!(key(&env), before);
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    /// `git` in `dir`, which must succeed.
+    fn git(dir: &Path, args: &[&str]) {
+        let identity = [
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "-c",
+            "commit.gpgsign=false",
+        ];
+        crate::git::git(dir, &[&identity[..], args].concat()).unwrap();
+    }
+
+    #[test]
+    fn a_head_input_follows_commits_not_the_working_tree() {
+        let ws = Workspace::load().unwrap();
+        let (base, root, _) = layout("head");
+        git(&root, &["init", "-q"]);
+        std::fs::write(root.join("kernel.rs"), "fn main() {}\n").unwrap();
+        git(&root, &["add", "kernel.rs"]);
+        git(&root, &["commit", "-q", "-m", "first"]);
+        let step = Step {
+            inputs: Inputs {
+                head: true,
+                ..Inputs::default()
+            },
+            ..bare_step()
+        };
+        let key = || {
+            let mut hasher = Hasher::new(&ws).unwrap();
+            hasher.head = Some(head_commit(&root));
+            hasher.key(&step).unwrap()
+        };
+        let committed = key();
+        assert_ne!(
+            committed,
+            Hasher::new(&ws).unwrap().key(&bare_step()).unwrap()
+        );
+        std::fs::write(root.join("kernel.rs"), "fn main() {}\n// edit\n").unwrap();
+        assert_eq!(key(), committed, "an uncommitted edit is not HEAD");
+        git(&root, &["commit", "-q", "-am", "second"]);
+        assert_ne!(key(), committed, "a new commit is");
+        let bare = base.join("bare");
+        std::fs::create_dir_all(&bare).unwrap();
+        assert!(head_commit(&bare).starts_with("no HEAD"));
         std::fs::remove_dir_all(&base).unwrap();
     }
 }

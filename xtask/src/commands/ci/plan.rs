@@ -36,7 +36,8 @@ const STEP_ENV: &[&str] = &["SOURCE_DATE_EPOCH"];
 pub enum Job {
     Lint,
     Test,
-    /// xtask's crash and reproducibility tests ([`CRASH_REPRO_TESTS`]).
+    /// xtask's crash and reproducibility tests ([`CRASH_TESTS`],
+    /// [`REPRO_TESTS`]).
     #[serde(rename = "test-crash-repro")]
     TestCrashRepro,
     /// xtask's QEMU integration tests ([`QEMU_TESTS`]).
@@ -143,6 +144,9 @@ pub struct Inputs {
     pub tools: Vec<Tool>,
     /// Environment variables beyond the `CARGO_*` and `RUST*` ones.
     pub env: Vec<&'static str>,
+    /// Whether the commit `HEAD` names is an input: for a step that builds
+    /// `HEAD` in clones, which the working tree's changes never reach.
+    pub head: bool,
 }
 
 /// One ci step.
@@ -200,6 +204,7 @@ fn inputs(include: &[&[&'static str]], tools: &[Tool]) -> Inputs {
         exclude: Vec::new(),
         tools: tools.to_vec(),
         env: STEP_ENV.to_vec(),
+        head: false,
     }
 }
 
@@ -259,10 +264,19 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
         Step {
             libtest: true,
             ..step(
-                "test-crash-repro",
+                "test-crash",
                 Job::TestCrashRepro,
-                vec![xtask_tests(&CRASH_REPRO_TESTS)],
+                vec![xtask_tests(&[CRASH_TESTS])],
                 tests_read_anything.clone(),
+            )
+        },
+        Step {
+            libtest: true,
+            ..step(
+                "test-repro",
+                Job::TestCrashRepro,
+                vec![xtask_tests(&[REPRO_TESTS])],
+                builds_head(),
             )
         },
         Step {
@@ -286,7 +300,8 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
             // the jobs, they overlap.
             after: &[
                 "test",
-                "test-crash-repro",
+                "test-crash",
+                "test-repro",
                 "test-qemu",
                 "build",
                 "qemu",
@@ -320,7 +335,7 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
             outputs: vec![qemu_junit.clone(), qemu_json.clone()],
             junit: Some(qemu_junit.clone()),
             // `cargo test` runs suites that write the default reports too.
-            after: &["test", "test-crash-repro", "test-qemu"],
+            after: &["test", "test-crash", "test-repro", "test-qemu"],
             ..step(
                 "qemu",
                 Job::Qemu,
@@ -350,7 +365,7 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
         Step {
             outputs: vec![reports.join("size.md"), reports.join("size.json")],
             // The stack peaks come from this run's `qemu.json`.
-            after: &["test", "test-crash-repro", "test-qemu", "qemu"],
+            after: &["test", "test-crash", "test-repro", "test-qemu", "qemu"],
             ..step(
                 "size-check",
                 Job::Firmware,
@@ -425,7 +440,7 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
                 "reproducibility",
                 Job::Reproducibility,
                 vec![argv(&["cargo", "xtask", "release", "--reproducible"])],
-                inputs(&[&["**"]], &[Tool::Rustc]),
+                builds_head(),
             ),
             step(
                 "audit",
@@ -453,13 +468,28 @@ pub fn steps(ws: &Workspace, nightly: bool) -> Vec<Step> {
 /// GitHub).
 pub const QEMU_TESTS: [&str; 2] = ["qemu", "qemu_sources"];
 
-/// xtask's test targets that rerun whole commands on the workspace: the
-/// crash tests kill `ci`, `qemu`, `size-check` and `release` at every fault
-/// point, one kill at a time, and the reproducibility test releases `HEAD`
-/// in two checkouts. Each is one long test on about one core, so a step of
-/// their own runs them beside `test` rather than after its other targets
-/// (`cargo test` runs test targets one after another).
-pub const CRASH_REPRO_TESTS: [&str; 2] = ["fault_injection", "release_repro"];
+/// xtask's crash tests: they kill `ci`, `qemu`, `size-check` and
+/// `release` at every fault point, one kill at a time. One long test on
+/// about one core, so a step of its own runs it beside `test` rather than
+/// after `test`'s other targets (`cargo test` runs test targets one after
+/// another).
+pub const CRASH_TESTS: &str = "fault_injection";
+
+/// xtask's reproducibility test: `release --reproducible` builds `HEAD` in
+/// two checkouts. One long test too; a step of its own, as it reads `HEAD`
+/// rather than the working tree (see [`builds_head`]).
+pub const REPRO_TESTS: &str = "release_repro";
+
+/// The inputs of a step that runs `release --reproducible`: the commit
+/// `HEAD` names, which it builds (in this checkout only when the working
+/// tree is `HEAD`, else in two clones), and xtask, which drives it. An
+/// uncommitted edit outside xtask leaves the step cached.
+fn builds_head() -> Inputs {
+    Inputs {
+        head: true,
+        ..inputs(&[COMMON], &[Tool::Rustc])
+    }
+}
 
 /// xtask's test target that runs `cargo xtask ci` end to end on a scratch
 /// copy of the workspace: its scenarios run one at a time and take minutes,
@@ -468,7 +498,7 @@ pub const CI_SCRATCH: &str = "ci_scratch";
 
 /// The `test` step: what plain `cargo test` runs (the default members'
 /// unit, integration and doc tests) but xtask's [`QEMU_TESTS`],
-/// [`CRASH_REPRO_TESTS`] and [`CI_SCRATCH`] targets and the packages the
+/// [`CRASH_TESTS`], [`REPRO_TESTS`] and [`CI_SCRATCH`] targets and the packages the
 /// native step tests ([`native::TESTED_PACKAGES`]), as one `cargo test`
 /// with the libraries, binaries and test targets named, then the doc tests.
 ///
@@ -490,7 +520,7 @@ fn test_commands(ws: &Workspace) -> Vec<Vec<String>> {
     let mut tests = select.clone();
     tests.extend(argv(&["--lib", "--bins"]));
     // xtask's test targets that steps of their own run.
-    let own_step = [&QEMU_TESTS[..], &CRASH_REPRO_TESTS, &[CI_SCRATCH]].concat();
+    let own_step = [&QEMU_TESTS[..], &[CRASH_TESTS, REPRO_TESTS, CI_SCRATCH]].concat();
     let mut names: Vec<&str> = members
         .iter()
         .flat_map(|p| p.targets.iter().map(move |t| (p, t)))
